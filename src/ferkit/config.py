@@ -1,0 +1,178 @@
+"""Training configuration: the dataclass holds every default; YAML and key=value only override."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from ferkit.errors import FerkitError
+
+
+class ConfigError(FerkitError, ValueError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data: str = ""  # FER2013 CSV/.csv.gz, images zip or folder
+    labels: str = "fer2013"  # fer2013 | ferplus | ferplus_soft
+    ferplus: str = ""  # fer2013new.csv, needed for ferplus labels
+    affectnet: str = ""  # AffectNet official root or Kaggle folder tree, mixed into training
+    affectnet_weight: float = 1.0  # sampling weight of an AffectNet face relative to a FER2013 face
+    train_limit: int = 0  # use only the first N training faces (0: all); for smoke tests
+    val_limit: int = 0
+    # model
+    model: str = "resnet_swish_s"
+    # optimisation
+    epochs: int = 50
+    batch_size: int = 256
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    momentum: float = 0.9  # sgd only
+    warmup_epochs: float = 2.0
+    min_lr_ratio: float = 0.01  # cosine floor as a fraction of lr
+    label_smoothing: float = 0.0
+    # augmentation, per batch on tensors
+    flip: bool = True
+    shift: float = 0.1  # fraction of the side
+    rotation: float = 10.0  # degrees
+    zoom: float = 0.1  # scale in [1 - zoom, 1 + zoom]
+    fill: str = "border"  # border (nearest) | reflection | zeros
+    # callbacks
+    early_stopping_patience: int = 12  # epochs without val accuracy gain; 0 disables
+    swa: bool = True
+    swa_epoch_start: float = 0.8  # fraction of epochs
+    swa_lr: float = 0.0  # 0: a fifth of lr
+    temperature: str = "fit"  # fit (NLL on val) | a fixed number such as 0.7 | none
+    # runtime
+    precision: str = "32"  # 32 | bf16-mixed
+    channels_last: bool = False
+    threads: int = 0  # 0: all cores
+    num_workers: int = 0
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp
+    accelerator: str = "auto"
+    seed: int = 0
+    out_dir: str = "runs"
+    name: str = ""  # run folder name; default: the config file's stem
+    progress: bool = True
+
+    def validate(self) -> TrainConfig:
+        checks = [
+            (self.labels in ("fer2013", "ferplus", "ferplus_soft"), "labels must be fer2013, ferplus or ferplus_soft"),
+            (self.labels == "fer2013" or bool(self.ferplus), "labels=ferplus* needs ferplus=PATH to fer2013new.csv"),
+            (self.optimizer in ("adamw", "sgd"), "optimizer must be adamw or sgd"),
+            (self.fill in ("border", "reflection", "zeros"), "fill must be border, reflection or zeros"),
+            (self.precision in ("32", "bf16-mixed"), "precision must be 32 or bf16-mixed"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr > 0, "lr must be > 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (0 < self.swa_epoch_start <= 1, "swa_epoch_start must be in (0, 1]"),
+            (self.affectnet_weight >= 0, "affectnet_weight must be >= 0"),
+            (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        self.fixed_temperature()  # raises on a bad value
+        from ferkit.models import list_models
+
+        if self.model not in list_models():
+            raise ConfigError(f"unknown model {self.model!r}; available: {', '.join(list_models())}")
+        return self
+
+    def fixed_temperature(self) -> float | None:
+        """The fixed temperature asked for, or None when it is fitted (or off)."""
+        if self.temperature in ("fit", "none"):
+            return None
+        try:
+            t = float(self.temperature)
+        except ValueError:
+            raise ConfigError(f"temperature must be fit, none or a number, got {self.temperature!r}") from None
+        if t <= 0:
+            raise ConfigError(f"temperature must be > 0, got {t}")
+        return t
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, kind: type, value: object) -> object:
+    """Convert a YAML or command-line value to the field's type, or raise a one-line error."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if kind is str:
+        return "" if value is None else str(value)
+    try:
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be {kind.__name__}, got {value!r}") from None
+
+
+def _field_types() -> dict[str, type]:
+    hints = typing.get_type_hints(TrainConfig)
+    out = {}
+    for f in fields(TrainConfig):
+        hint = hints[f.name]
+        if isinstance(hint, types.UnionType):
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        out[f.name] = hint
+    return out
+
+
+def apply_overrides(config: TrainConfig, values: dict[str, object]) -> TrainConfig:
+    kinds = _field_types()
+    unknown = sorted(set(values) - set(kinds))
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(unknown)}; known: {', '.join(kinds)}")
+    changes = {k: _coerce(k, kinds[k], v) for k, v in values.items()}
+    return dataclasses.replace(config, **changes)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["lr=0.01", "swa=false"]`` -> ``{"lr": "0.01", "swa": "false"}`` (typed later)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {pair!r} is not key=value")
+        out[key.strip()] = value
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Dataclass defaults, then the YAML preset, then key=value overrides; validated."""
+    config = TrainConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of key: value")
+        config = apply_overrides(config, values)
+        if not config.name:
+            config = dataclasses.replace(config, name=path.stem)
+    config = apply_overrides(config, parse_overrides(list(overrides)))
+    return config.validate()

@@ -1,0 +1,145 @@
+"""The ferkit checkpoint: weights plus everything needed to use them.
+
+A checkpoint is plain data (tensors, numbers, strings, lists, dicts) and loads
+with ``torch.load(path, weights_only=True)``: opening one never runs code.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ferkit import __version__
+from ferkit.errors import FerkitError
+from ferkit.labels import EMOTIONS
+from ferkit.models import ResNetSwish, ResNetSwishConfig, create_model
+
+FORMAT = "ferkit-checkpoint"
+FORMAT_VERSION = 1
+# Faces are scaled to [0, 1] then normalised with these; stored in every checkpoint.
+DEFAULT_NORMALIZATION = {"mean": 0.5, "std": 0.25}
+
+
+class CheckpointError(FerkitError, ValueError):
+    """A file that is not a usable ferkit checkpoint; the message is one line."""
+
+
+@dataclass
+class Checkpoint:
+    """A model with its self-description.
+
+    Attributes:
+        arch: registry name of the architecture family member.
+        config: the exact architecture (may differ from the registry defaults).
+        state_dict: weights, including the ``temperature`` buffer.
+        labels: class names in output order.
+        input_size: (height, width) of the grey face the model takes.
+        normalization: ``mean`` and ``std`` applied after scaling pixels to [0, 1].
+        metrics: training/validation figures recorded when it was saved.
+        run_dir: the training run folder it came from, if any.
+        ferkit_version: the version that wrote it.
+    """
+
+    arch: str
+    config: ResNetSwishConfig
+    state_dict: dict[str, torch.Tensor]
+    labels: tuple[str, ...] = EMOTIONS
+    input_size: tuple[int, int] = (48, 48)
+    normalization: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
+    metrics: dict = field(default_factory=dict)
+    run_dir: str = ""
+    ferkit_version: str = __version__
+
+    @property
+    def temperature(self) -> float:
+        return float(self.state_dict["temperature"])
+
+    def build_model(self) -> ResNetSwish:
+        """The model in eval mode with these weights."""
+        model = create_model(self.arch, self.config)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0]
+            raise CheckpointError(f"checkpoint weights do not fit architecture {self.arch!r}: {first}") from None
+        return model.eval()
+
+    @classmethod
+    def from_model(cls, arch: str, model: ResNetSwish, **kwargs) -> Checkpoint:
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return cls(arch=arch, config=model.config, state_dict=state, **kwargs)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "ferkit_version": self.ferkit_version,
+            "arch": self.arch,
+            "config": self.config.to_dict(),
+            "labels": list(self.labels),
+            "input_size": list(self.input_size),
+            "normalization": dict(self.normalization),
+            "metrics": self.metrics,
+            "run_dir": self.run_dir,
+            "state_dict": self.state_dict,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.to_dict(), tmp)
+        tmp.replace(path)
+        return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a ferkit checkpoint without executing anything in it.
+
+    Raises:
+        CheckpointError: one line naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such model file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, expected a ferkit .pt model file")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).strip().splitlines()[0][:160]
+        raise CheckpointError(f"{path}: refused to load, not plain checkpoint data ({reason})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a ferkit checkpoint (no '{FORMAT}' header)")
+    if raw.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: written by a newer ferkit ({raw.get('ferkit_version')}); upgrade ferkit")
+    try:
+        config = ResNetSwishConfig.from_dict(raw["config"])
+        ckpt = Checkpoint(
+            arch=raw["arch"],
+            config=config,
+            state_dict=raw["state_dict"],
+            labels=tuple(raw["labels"]),
+            input_size=tuple(raw["input_size"]),
+            normalization=dict(raw["normalization"]),
+            metrics=raw.get("metrics", {}),
+            run_dir=raw.get("run_dir", ""),
+            ferkit_version=raw.get("ferkit_version", "?"),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: ferkit checkpoint is missing or has a bad field ({e})") from None
+    if ckpt.labels != EMOTIONS:
+        raise CheckpointError(f"{path}: model predicts classes {list(ckpt.labels)}, ferkit expects {list(EMOTIONS)}")
+    return ckpt
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(__file__).resolve().parent.parent / "assets" / "default_model.pt"
