@@ -65,6 +65,7 @@ class FaceDataset:
             soft_labels=None if self.soft_labels is None else self.soft_labels[index],
             weight=self.weight[index],
             name=self.name,
+            extra=dict(self.extra),  # notes about the load (e.g. skipped files) still hold
         )
 
     def by_split(self, split: str) -> FaceDataset:
