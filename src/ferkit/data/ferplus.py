@@ -149,7 +149,7 @@ def apply_ferplus(dataset: FaceDataset, ferplus: str | Path | FerPlusVotes, soft
     votes = ferplus if isinstance(ferplus, FerPlusVotes) else load_ferplus(ferplus)
     rows = fer2013_rows(dataset)
     if len(rows) and rows.max() >= len(votes):
-        raise DataError(f"FER+ has {len(votes)} rows but the dataset has FER2013 row {rows.max()}: "
+        raise DataError(f"FER+ has {len(votes)} rows but the dataset has FER2013 row {rows.max() + 1}: "
                         "not the FER+ file of this FER2013 CSV")
     if (wrong := np.flatnonzero(votes.split[rows] != dataset.split)).size:
         r = rows[wrong[0]]
