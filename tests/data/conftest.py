@@ -86,7 +86,8 @@ def synthetic_faces(n: int, seed: int = 0) -> np.ndarray:
 
 def fer2013_csv_text(faces: np.ndarray, labels, usages, newline: str = "\n") -> str:
     lines = ["emotion,pixels,Usage"]
-    lines += [f"{label},{' '.join(map(str, face.ravel()))},{usage}" for face, label, usage in zip(faces, labels, usages)]
+    for face, label, usage in zip(faces, labels, usages):
+        lines.append(f"{label},{' '.join(map(str, face.ravel()))},{usage}")
     return newline.join(lines) + newline
 
 

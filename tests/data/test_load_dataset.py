@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 from conftest import (
     FER2013_CSV, FER2013_ZIP, FERPLUS_CSV, FERPLUS_ROWS, require, synthetic_faces, write_fer2013_csv, write_ferplus,

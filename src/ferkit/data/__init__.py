@@ -38,7 +38,9 @@ _LOADERS = {
 
 
 def detect_format(path: str | Path) -> str:
-    """Which loader reads ``path``: one of ``fer2013_csv``, ``fer2013_images``, ``affectnet_official``, ``affectnet_kaggle``.
+    """Which loader reads ``path``.
+
+    Returns one of ``fer2013_csv``, ``fer2013_images``, ``affectnet_official``, ``affectnet_kaggle``.
 
     A ``.csv``/``.csv.gz`` file is the FER2013 CSV; a folder with
     ``Manually_Annotated_file_lists/`` is the official AffectNet release; any

@@ -112,9 +112,7 @@ def load_affectnet_kaggle(path: str | Path, use_cache: bool = True) -> FaceDatas
     Raises:
         DataError: a missing path, an unknown class name (folder or labels.csv), or a broken labels.csv.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
+    path = Path(path)  # a missing path fails in ImageTree, with the same message as every loader
     return cached(path, "affectnet-kaggle", lambda: _decode_kaggle(path), enabled=use_cache)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,8 @@ def decode_fer2013_csv(raw: bytes, where: str = "<bytes>") -> FaceDataset:
         raise DataError(f"{where}: empty file")
     if header != HEADER:
         hint = " (this is the FER+ vote file: pass it as --ferplus)" if "NF" in header else ""
-        raise DataError(f"{where}: expected columns {','.join(HEADER)}, found {header_line[:80].decode('latin-1')!r}{hint}")
+        found = header_line[:80].decode("latin-1")
+        raise DataError(f"{where}: expected columns {','.join(HEADER)}, found {found!r}{hint}")
     rows = _split_rows(raw, header_end + 1, where)
     if not rows:
         raise DataError(f"{where}: no data rows")
@@ -95,14 +97,16 @@ def decode_fer2013_csv(raw: bytes, where: str = "<bytes>") -> FaceDataset:
                        source=source, name="fer2013")
 
 
+@dataclass(frozen=True, slots=True)
 class _Row:
     """One data row: its number, its line, and where its pixel field lies in the file's bytes."""
 
-    __slots__ = ("number", "line", "emotion", "usage", "pix_start", "pix_end")
-
-    def __init__(self, number: int, line: int, emotion: int, usage: str, pix_start: int, pix_end: int):
-        self.number, self.line, self.emotion, self.usage = number, line, emotion, usage
-        self.pix_start, self.pix_end = pix_start, pix_end
+    number: int
+    line: int
+    emotion: int
+    usage: str
+    pix_start: int
+    pix_end: int
 
     def where(self, file: str) -> str:
         return f"{file}: row {self.number} (line {self.line})"
@@ -111,8 +115,8 @@ class _Row:
 def _split_rows(raw: bytes, pos: int, where: str) -> list[_Row]:
     """Check every row's emotion and Usage fields and locate its pixel field.
 
-    A loop per row, not per pixel: ``find``/``rfind`` stop at the first and last
-    comma, so the 8 kB pixel field is never scanned here.
+    A loop per row, not per pixel: the 8 kB pixel field is only searched by
+    ``bytes.find``/``rfind`` (C loops) for the line end and the two commas.
     """
     rows: list[_Row] = []
     line = 1
@@ -122,9 +126,9 @@ def _split_rows(raw: bytes, pos: int, where: str) -> list[_Row]:
         end = raw.find(b"\n", pos)
         if end < 0:
             end = n
-        if raw[pos:end].strip():
+        first, last = raw.find(b",", pos, end), raw.rfind(b",", pos, end)
+        if first >= 0 or raw[pos:end].strip():  # only a comma-less line is copied to test for blankness
             row = len(rows) + 1
-            first, last = raw.find(b",", pos, end), raw.rfind(b",", pos, end)
             here = f"{where}: row {row} (line {line})"
             if first < 0 or first == last:
                 found = 1 if first < 0 else 2

@@ -34,9 +34,7 @@ def load_fer2013_images(path: str | Path, use_cache: bool = True) -> FaceDataset
         DataError: a missing path, an unknown class folder, or an image whose name
             lacks the Training_/PublicTest_/PrivateTest_ prefix.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
+    path = Path(path)  # a missing path fails in ImageTree, with the same message as every loader
     return cached(path, "fer2013images", lambda: _decode(path), enabled=use_cache)
 
 
