@@ -68,3 +68,108 @@ def _run_data(args) -> int:
     summary = summarize(load_dataset(args.path, use_cache=not args.no_cache), ferplus=args.ferplus)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+@command
+def _add_predict(sub) -> None:
+    # Defaults are None here so the Recognizer's own defaults apply: they live in one place.
+    p = sub.add_parser(
+        "predict", help="recognise facial expressions in images, folders, videos or a webcam",
+        description="Find faces and recognise their expression. Without --csv/--json, prints one line per face. "
+                    "Exit status 1 when any input could not be used (the others are still processed).")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="an image, a folder (searched recursively), a glob ('shots/*.jpg'), a video file, "
+                        "or a webcam index (0)")
+    p.add_argument("--model", metavar="PATH",
+                   help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit)")
+    p.add_argument("--backend", choices=("torch", "onnx"),
+                   help="classifier runtime (default: onnx when onnxruntime is installed, with the export "
+                        "made once and cached by the checkpoint's hash; else torch)")
+    p.add_argument("--detector", metavar="NAME", help="face detector: yuface (default) or haar")
+    p.add_argument("--margin", type=float, help="grow each side of the face crop by this fraction of the box")
+    p.add_argument("--tta", action="store_true", default=None, help="average with the mirrored face")
+    p.add_argument("--crops", action="store_true", help="the inputs are already face crops: skip detection")
+    p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE ('-': stdout)")
+    p.add_argument("--json", metavar="FILE", help="write one object per face to FILE ('-': stdout)")
+    p.add_argument("--save", metavar="DIR", help="write annotated images and videos (.mp4) to DIR")
+    p.add_argument("--every", type=_positive_int, default=1, metavar="N", help="in videos, process every Nth frame")
+    p.add_argument("--smooth", type=_fraction, default=0.0, metavar="ALPHA",
+                   help="in videos, average each tracked face's probabilities over time with this weight "
+                        "of the past (0: off; 0.7 steadies labels)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="faces per classifier call")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="classifier threads (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from ferkit.inference.recognizer import Recognizer
+    from ferkit.inference.run import PredictRun
+    from ferkit.inference.writers import TableWriter, face_lines
+
+    given = {"backend": args.backend, "detector": args.detector, "margin": args.margin, "tta": args.tta,
+             "batch_size": args.batch_size, "threads": args.threads}
+    recognizer = Recognizer(args.model, **{k: v for k, v in given.items() if v is not None})
+    run = PredictRun(recognizer, crops=args.crops, every=args.every, smooth=args.smooth, save_dir=args.save,
+                     progress=not args.no_progress and sys.stderr.isatty())
+    inputs = run.expand(args.sources)
+    video = any(s.is_stream for s in inputs)
+    writers = [TableWriter(path, fmt, video) for fmt, path in (("csv", args.csv), ("json", args.json)) if path]
+    stopped = False
+    try:
+        for result in run.run(inputs):
+            for writer in writers:
+                writer.write(result)
+            if not writers:
+                for line in face_lines(result):
+                    print(line, flush=True)
+    except KeyboardInterrupt:  # how a webcam run ends: keep what was written, print the summary
+        stopped = True
+    finally:
+        for writer in writers:
+            writer.close()
+        for line in run.summary.lines():
+            print(f"ferkit: {line}", file=sys.stderr)
+    if stopped and not any(s.kind == "webcam" for s in inputs):
+        return 130
+    return 0 if run.summary.ok else 1
+
+
+@command
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export a model to ONNX (dynamic batch, temperature included, one file)")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="only onnx")
+    p.add_argument("--model", metavar="PATH", help="ferkit checkpoint (default: the model shipped with ferkit)")
+    p.add_argument("--out", metavar="FILE", help="file to write (default: the checkpoint's name with .onnx, here)")
+    p.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from ferkit.inference.onnx_export import check_export, export_onnx
+
+    path = export_onnx(args.model, args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if args.no_check:
+        return 0
+    check = check_export(args.model, path)
+    print(f"checked against PyTorch on {check.faces} real faces: max |difference| of probabilities "
+          f"{check.max_abs_diff:.1e}, same top-1 class: {'yes' if check.same_top1 else 'NO'}")
+    if check.max_abs_diff > 1e-4 or not check.same_top1:
+        print("ferkit: error: the export does not reproduce PyTorch within 1e-4", file=sys.stderr)
+        return 1
+    return 0

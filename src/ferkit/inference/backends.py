@@ -1,0 +1,172 @@
+"""Where the classifier runs: PyTorch or ONNX Runtime, one interface, the same probabilities.
+
+A backend maps (N, H, W) uint8 grey faces to (N, num_classes) float32
+probabilities with the checkpoint's normalisation and temperature applied.
+Both run the graph of ``ferkit.inference.graph``; ONNX Runtime runs it exported
+(``ferkit.inference.onnx_export``) and never imports torch when the export is
+already in the cache, which keeps a cold ``ferkit predict`` short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ferkit.errors import FerkitError
+
+BACKENDS = ("torch", "onnx")
+
+
+class BackendError(FerkitError, ValueError):
+    """An unknown backend, a missing optional package, or a model file the backend cannot use."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the classifier is, as its file describes it.
+
+    Attributes:
+        path: the checkpoint (``.pt``) or exported (``.onnx``) file.
+        arch: registry name of the architecture.
+        input_size: (height, width) of the grey faces it takes.
+        temperature: the calibration temperature folded into the probabilities.
+        labels: class names in output order.
+    """
+
+    path: str
+    arch: str
+    input_size: tuple[int, int]
+    temperature: float
+    labels: tuple[str, ...]
+
+
+class Backend(Protocol):
+    name: str
+    info: ModelInfo
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        """(N, H, W) uint8 -> (N, num_classes) float32 probabilities."""
+        ...
+
+
+def default_model_file() -> Path:
+    """``ferkit.training.checkpoint.default_model_path()`` without importing torch (2-3 s of a cold start)."""
+    return Path(__file__).resolve().parent.parent / "assets" / "default_model.pt"
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """The model file to use: the one named, else the model shipped with ferkit.
+
+    Raises:
+        BackendError: the file is missing or is a folder.
+    """
+    path = Path(model) if model is not None else default_model_file()
+    if path.is_dir():
+        raise BackendError(f"{path}: is a folder, expected a ferkit .pt model or an exported .onnx file")
+    if not path.is_file():
+        if model is None:
+            raise BackendError(f"no default model installed at {path}; name one with --model PATH")
+        raise BackendError(f"{path}: no such model file")
+    return path
+
+
+class TorchBackend:
+    """The checkpoint run by PyTorch.
+
+    Args:
+        model: a ferkit checkpoint (``.pt``).
+        threads: torch intra-op threads (process-wide); None leaves torch's default.
+    """
+
+    name = "torch"
+
+    def __init__(self, model: str | Path, threads: int | None = None) -> None:
+        import torch
+
+        from ferkit.inference.graph import FaceProbabilities
+        from ferkit.training.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(model)
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self._graph = FaceProbabilities(ckpt).eval()
+        self.info = ModelInfo(str(model), ckpt.arch, tuple(ckpt.input_size), ckpt.temperature, tuple(ckpt.labels))
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self._graph(self._torch.from_numpy(np.ascontiguousarray(faces))).numpy()
+
+
+class OnnxBackend:
+    """An exported model run by ONNX Runtime on the CPU.
+
+    Args:
+        model: a ``.onnx`` file written by ``ferkit export``.
+        threads: ONNX Runtime intra-op threads; None lets it use every core.
+    """
+
+    name = "onnx"
+
+    def __init__(self, model: str | Path, threads: int | None = None) -> None:
+        from ferkit.inference.onnx_export import read_info
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise BackendError("the onnx backend needs onnxruntime: pip install 'ferkit[onnx]'") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        # Idle workers that spin steal the core the face detector needs between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only: the CLI prints one line per problem
+        try:
+            self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own untyped errors for unreadable graphs
+            first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise BackendError(f"{model}: not a readable ONNX model ({first})") from None
+        self.info = read_info(self._session, model)
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: np.ascontiguousarray(faces, dtype=np.uint8)})[0]
+
+
+def onnx_available() -> bool:
+    """True when ONNX Runtime and the onnx package (for the export) are installed; imports neither."""
+    from importlib.util import find_spec
+
+    return find_spec("onnxruntime") is not None and find_spec("onnx") is not None
+
+
+def open_backend(model: str | Path | None = None, backend: str | None = None, threads: int | None = None) -> Backend:
+    """The classifier for a model file.
+
+    Args:
+        model: a ferkit checkpoint (``.pt``), an exported ``.onnx`` file, or None for the shipped model.
+        backend: ``torch``, ``onnx``, or None to choose: an ``.onnx`` file runs on ONNX Runtime;
+            a checkpoint runs on ONNX Runtime when it is installed (it starts without importing
+            torch and is faster per face), else on PyTorch. With ``onnx`` and a checkpoint, the
+            export is made once and cached, keyed by the checkpoint's bytes (``onnx_export.cached_onnx``).
+        threads: intra-op threads of the backend; None keeps its default.
+
+    Raises:
+        BackendError: unknown backend, missing file, or an ``.onnx`` model asked to run on torch.
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    path = resolve_model(model)
+    if path.suffix.lower() == ".onnx":
+        if backend == "torch":
+            raise BackendError(f"{path}: an exported ONNX model runs only with the onnx backend")
+        return OnnxBackend(path, threads)
+    if backend is None:
+        backend = "onnx" if onnx_available() else "torch"
+    if backend == "onnx":
+        from ferkit.inference.onnx_export import cached_onnx
+
+        return OnnxBackend(cached_onnx(path), threads)
+    return TorchBackend(path, threads)

@@ -1,0 +1,230 @@
+"""Face detectors behind one interface: ``detect(image) -> list[FaceBox]``, chosen by name.
+
+Adding a detector means adding one class here with ``@register_detector("name")``;
+nothing else in ferkit branches on detector names. Every detector works offline
+from the install: its weights ship inside a package from the registry.
+
+Measured on the 270 shared in-the-wild photos (``bench/inference.py``): yuface
+finds a face in 99% of them, the Haar cascade in 71% (it misses nearly every
+small, tight webcam crop), so yuface is the default.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ferkit.errors import FerkitError
+
+DEFAULT_DETECTOR = "yuface"
+
+
+class DetectorError(FerkitError, ValueError):
+    """An unknown detector name or a detector that cannot start."""
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face found in an image, in the image's pixel coordinates.
+
+    Attributes:
+        x: left edge.
+        y: top edge.
+        w: width.
+        h: height.
+        score: the detector's confidence in [0, 1]; compare scores of one detector only.
+    """
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float = 1.0
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    def iou(self, other: FaceBox) -> float:
+        """Intersection over union of the two boxes (0 when they do not overlap)."""
+        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
+        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FaceDetector(Protocol):
+    """What every detector implements."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        """Faces in a BGR (H, W, 3) or grey (H, W) uint8 image, best score first."""
+        ...
+
+
+_DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
+
+
+def register_detector(name: str) -> Callable[[type], type]:
+    def add(cls: type) -> type:
+        cls.name = name
+        _DETECTORS[name] = cls
+        return cls
+
+    return add
+
+
+def list_detectors() -> list[str]:
+    return sorted(_DETECTORS)
+
+
+def create_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:
+    """Build a registered detector.
+
+    Args:
+        name: one of ``list_detectors()``.
+        **options: the detector's own options (``max_side``, ``min_score``, ...).
+
+    Raises:
+        DetectorError: an unknown name.
+    """
+    if name not in _DETECTORS:
+        raise DetectorError(f"unknown face detector {name!r}; available: {', '.join(list_detectors())}")
+    return _DETECTORS[name](**options)
+
+
+def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image shrunk so its longer side is at most ``max_side``, and the factor to map boxes back.
+
+    Detection cost grows with pixel count while faces in photos and video are
+    rarely smaller than 1/20 of the frame, so detectors work on a small copy.
+    """
+    import cv2
+
+    longest = max(image.shape[:2])
+    if max_side <= 0 or longest <= max_side:
+        return image, 1.0
+    scale = max_side / longest
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return small, 1.0 / scale
+
+
+def _to_boxes(rows: list[tuple[float, float, float, float, float]], back: float, shape: tuple[int, ...]) -> list[FaceBox]:
+    """(x, y, w, h, score) rows on the small copy -> boxes clipped to the full image, best score first."""
+    height, width = shape[:2]
+    boxes = []
+    for x, y, w, h, score in rows:
+        x0, y0 = max(0, round(x * back)), max(0, round(y * back))
+        x1, y1 = min(width, round((x + w) * back)), min(height, round((y + h) * back))
+        if x1 > x0 and y1 > y0:
+            boxes.append(FaceBox(x0, y0, x1 - x0, y1 - y0, float(score)))
+    return sorted(boxes, key=lambda b: -b.score)
+
+
+@register_detector("yuface")
+class YuFaceDetector:
+    """libfacedetection's CNN (the ``yuface`` wheel, BSD-3, weights compiled in).
+
+    Args:
+        min_score: drop faces the network scores below this (0-1).
+        max_side: detect on a copy whose longer side is at most this many pixels (0: full size).
+            320 finds faces down to about 1/30 of the frame's longer side.
+        threads: OpenMP threads of the network. One is fastest on small images and does
+            not fight the classifier's threads (two threads on 2 busy cores: 10x slower).
+    """
+
+    name = "yuface"
+
+    def __init__(self, min_score: float = 0.5, max_side: int = 320, threads: int = 1) -> None:
+        try:
+            import yuface
+        except ImportError:
+            raise DetectorError("the yuface detector needs the yuface package: pip install yuface") from None
+        self._detect = yuface.c_detect
+        self._set_threads = _yuface_openmp(yuface.__file__)
+        self.min_score, self.max_side, self.threads = min_score, max_side, threads
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        import cv2
+
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        small, back = _downscaled(image, self.max_side)
+        if self._set_threads is not None:
+            self._set_threads(self.threads)  # per calling thread: OpenMP keeps it per thread
+        # (N, 16) int16: score 0-100, x, y, w, h, 5 landmarks (x, y), one unused column
+        found = self._detect(np.ascontiguousarray(small))
+        rows = [(x, y, w, h, s / 100.0) for s, x, y, w, h in found[:, :5].tolist() if s / 100.0 >= self.min_score]
+        return _to_boxes(rows, back, image.shape)
+
+
+def _yuface_openmp(module_file: str) -> Callable[[int], None] | None:
+    """``omp_set_num_threads`` of the OpenMP runtime bundled with yuface (already loaded by it), if found."""
+    libs = Path(module_file).resolve().parent.parent / "yuface.libs"
+    for lib in sorted(libs.glob("libgomp*.so*")):
+        try:
+            return ctypes.CDLL(str(lib)).omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+@register_detector("haar")
+class HaarDetector:
+    """OpenCV's bundled frontal-face Haar cascade (``haarcascade_frontalface_default.xml``).
+
+    Args:
+        min_neighbors: overlapping detections needed to accept a face; fewer finds more and errs more.
+        scale_factor: step between the pyramid's scales.
+        min_size: smallest face, as a fraction of the shorter side of the (downscaled) image.
+        max_side: detect on a copy whose longer side is at most this many pixels (0: full size).
+
+    The score is ``n / (n + min_neighbors)`` for a face backed by ``n`` neighbours.
+    """
+
+    name = "haar"
+    CASCADE = "haarcascade_frontalface_default.xml"
+
+    def __init__(self, min_neighbors: int = 5, scale_factor: float = 1.1, min_size: float = 0.08,
+                 max_side: int = 320) -> None:
+        import cv2
+
+        path = Path(cv2.data.haarcascades) / self.CASCADE
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise DetectorError(f"{path}: OpenCV's Haar cascade is missing from the opencv install")
+        self.min_neighbors, self.scale_factor = min_neighbors, scale_factor
+        self.min_size, self.max_side = min_size, max_side
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        import cv2
+
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        small, back = _downscaled(grey, self.max_side)
+        side = max(12, round(self.min_size * min(small.shape)))
+        boxes, neighbours = self._cascade.detectMultiScale2(
+            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side))
+        rows = [(x, y, w, h, n / (n + self.min_neighbors))
+                for (x, y, w, h), n in zip(np.asarray(boxes).reshape(-1, 4).tolist(), np.ravel(neighbours).tolist())]
+        return _to_boxes(rows, back, image.shape)
+
+
+def detect_faces(image: np.ndarray, detector: str = DEFAULT_DETECTOR, **options) -> list[FaceBox]:
+    """Faces in one BGR or grey uint8 image with the named detector, best score first.
+
+    Args:
+        image: (H, W, 3) BGR or (H, W) grey uint8, as ``cv2.imread`` gives.
+        detector: one of ``list_detectors()``.
+        **options: the detector's options.
+    """
+    return create_detector(detector, **options).detect(image)

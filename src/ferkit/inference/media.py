@@ -1,0 +1,168 @@
+"""Reading what ``ferkit predict`` is given: images, folders, globs, videos and webcams.
+
+Every problem with one input is a ``MediaError`` with a one-line message naming
+the input, so a run over many inputs can report it and go on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.data.image_tree import IMAGE_SUFFIXES
+from ferkit.errors import FerkitError
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
+# Decoding a bigger image takes seconds and gigabytes; faces need nowhere near this many pixels.
+MAX_PIXELS = 50_000_000
+SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
+
+
+class MediaError(FerkitError, ValueError):
+    """One input that cannot be used; the message names it and says why."""
+
+
+def sample_image_path() -> Path:
+    """A bundled public-domain portrait (Grace Hopper, see ``assets/samples/SOURCES.md``) to try ferkit on."""
+    return SAMPLES / "grace_hopper.jpg"
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to (H, W, 3) BGR uint8, refusing oversized ones before decoding.
+
+    Args:
+        path: any format OpenCV or Pillow reads.
+        max_pixels: refuse images with more pixels than this (read from the header).
+
+    Raises:
+        MediaError: missing, a folder, empty, unreadable, too large, truncated or not an image.
+    """
+    import cv2
+
+    path = Path(path)
+    if path.is_dir():
+        raise MediaError(f"{path}: is a folder, not an image")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MediaError(f"{path}: no such file") from None
+    except OSError as e:
+        raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not data:
+        raise MediaError(f"{path}: empty file")
+    header = _header(path, data, max_pixels)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None and header is not None:
+        image = _decode_with_pillow(path, data)  # formats OpenCV lacks (GIF, ...)
+    if image is None:
+        raise MediaError(f"{path}: not an image, or a corrupt one")
+    if header is None and image.shape[0] * image.shape[1] > max_pixels:
+        raise MediaError(_too_large(path, image.shape[1], image.shape[0], max_pixels))
+    return image
+
+
+def _header(path: Path, data: bytes, max_pixels: int) -> str | None:
+    """The format Pillow reads from the header (None if it does not know it), after the size check."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                (width, height), fmt = im.size, im.format
+                if width * height > max_pixels:
+                    raise MediaError(_too_large(path, width, height, max_pixels))
+                if fmt == "PNG":
+                    im.verify()  # checks every chunk: OpenCV's decoder would print libpng noise instead
+    except MediaError:
+        raise
+    except Image.DecompressionBombError:
+        raise MediaError(f"{path}: image too large (over {max_pixels / 1e6:.0f} megapixels)") from None
+    except UnidentifiedImageError:
+        return None
+    except (OSError, SyntaxError, ValueError) as e:  # Pillow's "truncated", "broken PNG file", ...
+        raise MediaError(f"{path}: corrupt or truncated image ({str(e).strip() or type(e).__name__})") from None
+    return fmt
+
+
+def _too_large(path: Path, width: int, height: int, max_pixels: int) -> str:
+    return (f"{path}: image too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
+            f"the limit is {max_pixels / 1e6:.0f})")
+
+
+def _decode_with_pillow(path: Path, data: bytes) -> np.ndarray | None:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input of a run.
+
+    Attributes:
+        kind: ``image``, ``video`` or ``webcam``.
+        location: the file path, or the webcam's index as text.
+    """
+
+    kind: str
+    location: str
+
+    @property
+    def is_stream(self) -> bool:
+        return self.kind in ("video", "webcam")
+
+
+def _kind(path: Path) -> str:
+    return "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
+
+
+def _is_media(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return not path.name.startswith(".") and (suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES)
+
+
+def expand_source(text: str) -> list[Source]:
+    """The inputs one command-line SOURCE stands for.
+
+    Args:
+        text: an image or video file (any other file is tried as an image), a folder
+            (its images and videos, recursively, sorted), a glob such as ``'shots/*.jpg'``,
+            or a webcam index such as ``0``.
+
+    Raises:
+        MediaError: nothing exists there, or a folder or glob holds no image or video.
+    """
+    path = Path(text)
+    if text.isdigit() and not path.exists():
+        return [Source("webcam", text)]
+    if path.is_dir():
+        found = sorted(Path(root, name) for root, dirs, names in os.walk(path)
+                       for name in names if not any(p.startswith(".") for p in Path(root).relative_to(path).parts))
+        found = [p for p in found if _is_media(p)]
+        if not found:
+            raise MediaError(f"{path}: folder has no images or videos")
+        return [Source(_kind(p), str(p)) for p in found]
+    if path.exists():
+        return [Source(_kind(path), text)]
+    if glob.has_magic(text):
+        found = [Path(p) for p in sorted(glob.glob(text, recursive=True))]
+        found = [p for p in found if p.is_file() and _is_media(p)]
+        if not found:
+            raise MediaError(f"{text}: no image or video matches")
+        return [Source(_kind(p), str(p)) for p in found]
+    raise MediaError(f"{path}: no such file or folder")
