@@ -98,9 +98,14 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:
     Raises:
         DetectorError: an unknown name.
     """
+    check_detector(name)
+    return _DETECTORS[name](**options)
+
+
+def check_detector(name: str) -> None:
+    """Raise ``DetectorError`` naming the available detectors unless ``name`` is one."""
     if name not in _DETECTORS:
         raise DetectorError(f"unknown face detector {name!r}; available: {', '.join(list_detectors())}")
-    return _DETECTORS[name](**options)
 
 
 def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

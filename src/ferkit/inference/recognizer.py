@@ -15,7 +15,7 @@ import numpy as np
 
 from ferkit.inference.backends import Backend, ModelInfo, open_backend
 from ferkit.inference.crop import DEFAULT_MARGIN, crop_faces, resize_face, to_grey
-from ferkit.inference.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, create_detector
+from ferkit.inference.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, check_detector, create_detector
 from ferkit.inference.results import Face, ImageResult
 
 Image = np.ndarray | str | Path
@@ -45,6 +45,8 @@ class Recognizer:
                  tta: bool = False, batch_size: int = 256, threads: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(detector, str):
+            check_detector(detector)  # fail now, not at the first image
         self.backend: Backend = open_backend(model, backend, threads)
         self._detector = detector
         self.margin, self.tta, self.batch_size = margin, tta, batch_size

@@ -1,0 +1,116 @@
+"""``ferkit predict`` and ``ferkit export``: in-process through ``main`` and, for what a user sees, in a subprocess."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ferkit.cli import main
+from ferkit.labels import EMOTIONS
+from ferkit.inference.results import COLUMNS, VIDEO_COLUMNS
+
+
+def ferkit(*args, env_cache) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FERKIT_CACHE": str(env_cache)}
+    return subprocess.run([sys.executable, "-m", "ferkit", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "cache"
+
+
+def test_predict_sample_prints_a_line_per_face(onnx_model, sample, cache):
+    proc = ferkit("predict", sample, "--model", onnx_model, env_cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.splitlines()
+    assert line.startswith(f"{sample} face 0 at x=") and any(f": {e} " in line for e in EMOTIONS)
+    assert "1 image(s): 1 face(s) found" in proc.stderr
+
+
+def test_bad_inputs_one_line_each_and_exit_1(onnx_model, sample, bad_inputs, tmp_path, cache):
+    out = tmp_path / "rows.csv"
+    proc = ferkit("predict", *bad_inputs.values(), sample, "--model", onnx_model, "--csv", out, env_cache=cache)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    for path in bad_inputs.values():
+        assert sum(str(path) in line for line in proc.stderr.splitlines()) == 1, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [r["source"] for r in rows] == [str(sample)]  # the good input still ran
+
+
+def test_torch_backend_and_json(checkpoint, sample, tmp_path, cache):
+    out = tmp_path / "rows.json"
+    proc = ferkit("predict", sample, "--model", checkpoint, "--backend", "torch", "--tta", "--json", out,
+                  env_cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(out.read_text())
+    assert tuple(row) == COLUMNS
+    assert sum(row[e] for e in EMOTIONS) == pytest.approx(1, abs=1e-4)
+
+
+def test_export_then_predict_with_it(checkpoint, tmp_path, cache, sample):
+    out = tmp_path / "m.onnx"
+    proc = ferkit("export", "--format", "onnx", "--model", checkpoint, "--out", out, env_cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}" in proc.stdout and "same top-1 class: yes" in proc.stdout
+    diff = float(proc.stdout.split("probabilities ")[1].split(",")[0])
+    assert diff <= 1e-4
+    assert main(["predict", str(sample), "--model", str(out), "--csv", str(tmp_path / "r.csv")]) == 0
+
+
+def test_video_csv_has_frame_time_and_track(onnx_model, face_video, tmp_path, capsys):
+    out = tmp_path / "rows.csv"
+    assert main(["predict", str(face_video), "--model", str(onnx_model), "--every", "4", "--smooth", "0.5",
+                 "--csv", str(out), "--save", str(tmp_path / "annotated")]) == 0
+    with out.open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == COLUMNS + VIDEO_COLUMNS
+        rows = list(reader)
+    assert [(r["frame"], r["time_s"], r["track"]) for r in rows] == [("0", "0.0", "0"), ("4", "0.4", "0")]
+    assert (tmp_path / "annotated" / "drift.mp4").stat().st_size > 0
+
+
+def test_mixed_images_and_video_fill_video_columns_only_for_frames(onnx_model, sample, face_video, tmp_path):
+    out = tmp_path / "rows.json"
+    assert main(["predict", str(sample), str(face_video), "--model", str(onnx_model), "--every", "8",
+                 "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["frame"] for r in rows] == [None, 0]
+
+
+def test_no_face_and_no_face_video_are_not_errors(onnx_model, blank_video, tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 200, np.uint8))
+    assert main(["predict", str(blank), str(blank_video), "--model", str(onnx_model)]) == 0
+    captured = capsys.readouterr()
+    assert f"{blank}: no face" in captured.out
+    assert f"no face in 2: {blank}, {blank_video} (6 frames)" in captured.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "{tmp}"], "is a folder"),
+    (["--model", "{tmp}/none.pt"], "no such model file"),
+    (["--detector", "mtcnn", "--model", "{onnx}"], "unknown face detector 'mtcnn'"),
+])
+def test_bad_options_give_one_error_line(args, message, sample, onnx_model, tmp_path, capsys):
+    args = [a.format(tmp=tmp_path, onnx=onnx_model) for a in args]
+    assert main(["predict", str(sample), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_crops_reads_dataset_faces(onnx_model, sample_image, tmp_path, capsys):
+    import cv2
+
+    face = cv2.resize(cv2.cvtColor(sample_image, cv2.COLOR_BGR2GRAY)[100:340, 150:390], (48, 48))
+    cv2.imwrite(str(tmp_path / "f.png"), face)
+    assert main(["predict", str(tmp_path / "*.png"), "--crops", "--model", str(onnx_model)]) == 0
+    assert "face 0 at x=0 y=0 w=48 h=48" in capsys.readouterr().out

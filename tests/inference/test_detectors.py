@@ -1,0 +1,47 @@
+import cv2
+import numpy as np
+import pytest
+
+from ferkit.inference.detectors import DetectorError, FaceBox, create_detector, detect_faces, list_detectors
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_every_detector_finds_the_sample_face(name, sample_image, sample_face):
+    boxes = create_detector(name).detect(sample_image)
+    assert len(boxes) == 1
+    assert boxes[0].iou(sample_face) > 0.5
+    assert 0 <= boxes[0].score <= 1
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_grey_input_and_no_face(name, sample_image, sample_face):
+    detector = create_detector(name)
+    grey = cv2.cvtColor(sample_image, cv2.COLOR_BGR2GRAY)
+    assert detector.detect(grey)[0].iou(sample_face) > 0.5
+    assert detector.detect(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_boxes_are_mapped_back_from_the_downscaled_copy(sample_image, sample_face):
+    big = cv2.resize(sample_image, None, fx=2, fy=2)
+    box = detect_faces(big, "yuface", max_side=320)[0]
+    f = sample_face
+    expected = FaceBox(2 * f.x, 2 * f.y, 2 * f.w, 2 * f.h)
+    assert box.iou(expected) > 0.6
+    assert box.x + box.w <= big.shape[1] and box.y + box.h <= big.shape[0]
+
+
+def test_yuface_thread_control_is_found():
+    # Without it yuface's OpenMP spins on every core: 10x slower on a busy machine.
+    assert create_detector("yuface")._set_threads is not None
+
+
+def test_unknown_detector_names_the_available_ones():
+    with pytest.raises(DetectorError, match="available: haar, yuface"):
+        create_detector("mtcnn")
+
+
+def test_iou():
+    a = FaceBox(0, 0, 10, 10)
+    assert a.iou(a) == 1.0
+    assert a.iou(FaceBox(20, 20, 5, 5)) == 0.0
+    assert a.iou(FaceBox(5, 0, 10, 10)) == pytest.approx(50 / 150)

@@ -1,0 +1,63 @@
+import cv2
+import numpy as np
+import pytest
+
+from ferkit.inference.media import MediaError, Source, expand_source, read_image
+
+
+def test_reads_the_sample(sample):
+    image = read_image(sample)
+    assert image.shape == (600, 512, 3) and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty", "empty file"),
+    ("corrupt", "not an image"),
+    ("text", "not an image"),
+    ("truncated", "corrupt or truncated"),
+    ("huge", "too large .10000x8000 = 80 megapixels; the limit is 50"),
+    ("missing", "no such file"),
+    ("folder", "is a folder"),
+])
+def test_bad_images_give_one_clear_line(bad_inputs, kind, message):
+    with pytest.raises(MediaError, match=message) as err:
+        read_image(bad_inputs[kind])
+    assert str(bad_inputs[kind]) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_pixel_limit_is_checked_from_the_header(sample):
+    with pytest.raises(MediaError, match="too large"):
+        read_image(sample, max_pixels=512 * 600 - 1)
+
+
+def test_alpha_and_gif(tmp_path, sample_image):
+    from PIL import Image
+
+    bgra = cv2.cvtColor(sample_image, cv2.COLOR_BGR2BGRA)
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    assert read_image(tmp_path / "a.png").shape == (600, 512, 3)
+    Image.fromarray(sample_image[:, :, ::-1]).save(tmp_path / "b.gif")
+    assert read_image(tmp_path / "b.gif").shape == (600, 512, 3)
+
+
+def test_expand_folder_glob_and_webcam(tmp_path, sample):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    for rel in ("b.jpg", "a.png", "sub/c.JPG", "clip.mp4", ".hidden/d.jpg", "notes.txt", ".e.jpg"):
+        (tmp_path / rel).write_bytes(b"x")
+    found = expand_source(str(tmp_path))
+    assert [s.location for s in found] == [str(tmp_path / r) for r in ("a.png", "b.jpg", "clip.mp4", "sub/c.JPG")]
+    assert [s.kind for s in found] == ["image", "image", "video", "image"]
+    assert [s.location for s in expand_source(str(tmp_path / "*.jpg"))] == [str(tmp_path / "b.jpg")]
+    assert expand_source("0") == [Source("webcam", "0")]
+    assert expand_source(str(tmp_path / "notes.txt")) == [Source("image", str(tmp_path / "notes.txt"))]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "nothing.jpg", "no such file or folder"),
+    (lambda p: p / "*.webp", "no image or video matches"),
+    (lambda p: p, "folder has no images or videos"),
+])
+def test_expand_errors(tmp_path, make, message):
+    with pytest.raises(MediaError, match=message):
+        expand_source(str(make(tmp_path)))
