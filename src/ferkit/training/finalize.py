@@ -1,0 +1,83 @@
+"""After fitting: choose SWA or the best checkpoint on val, calibrate, measure on test, export."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ferkit import __version__
+from ferkit.config import TrainConfig
+from ferkit.data.dataset import FaceDataset
+from ferkit.evaluation.calibration import expected_calibration_error, fit_temperature
+from ferkit.evaluation.logits import face_logits
+from ferkit.training.checkpoint import Checkpoint
+
+
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(1) == labels).double().mean()) if len(labels) else float("nan")
+
+
+def _best_weights(module, best_ckpt: Path):
+    """The model as saved in the best-val-accuracy Lightning checkpoint, or None without one."""
+    if not best_ckpt.is_file():
+        return None
+    state = torch.load(best_ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    model = copy.deepcopy(module.model).cpu()
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    return model.eval()
+
+
+def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trainer) -> dict:
+    """Select, calibrate, evaluate and save ``run_dir/model.pt``; returns the summary."""
+    from ferkit.data import dedup_test_mask
+
+    norm = module.normalization
+    val, test = data.by_split("val"), data.by_split("test")
+    val_y, test_y = torch.as_tensor(val.labels), torch.as_tensor(test.labels)
+    final = copy.deepcopy(module.model).cpu().eval().to(memory_format=torch.contiguous_format)
+    candidates = {"swa" if config.swa else "last": final}
+    best = _best_weights(module, run_dir / "checkpoints" / "best.ckpt")
+    if best is not None:
+        candidates["best"] = best.to(memory_format=torch.contiguous_format)
+    val_acc = {name: _accuracy(face_logits(m, val.faces, norm), val_y) for name, m in candidates.items()}
+    chosen = max(val_acc, key=val_acc.get)
+    model = candidates[chosen]
+
+    val_logits = face_logits(model, val.faces, norm)
+    fixed = config.fixed_temperature()
+    if config.temperature == "none":
+        temperature = 1.0
+    else:
+        temperature = fixed if fixed is not None else fit_temperature(val_logits, val_y)
+    model.temperature.fill_(temperature)
+
+    summary: dict = {
+        "selected": chosen,
+        "val_accuracy": {k: round(v, 5) for k, v in val_acc.items()},
+        "temperature": round(temperature, 4),
+        "temperature_source": "fixed" if fixed is not None else config.temperature,
+        "epochs_run": trainer.current_epoch,
+    }
+    if len(test):
+        logits = face_logits(model, test.faces, norm)
+        logits_tta = face_logits(model, test.faces, norm, tta=True)
+        dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
+        summary["test"] = {
+            "split": "test (FER2013 PrivateTest)" if data.name.startswith("fer2013") else "test",
+            "n": len(test_y),
+            "accuracy": round(_accuracy(logits, test_y), 5),
+            "accuracy_tta": round(_accuracy(logits_tta, test_y), 5),
+            "accuracy_dedup": round(_accuracy(logits[dedup], test_y[dedup]), 5),
+            "n_dedup": int(dedup.sum()),
+            "nll": round(float(F.cross_entropy(logits / temperature, test_y)), 5),
+            "nll_uncalibrated": round(float(F.cross_entropy(logits, test_y)), 5),
+            "ece": round(expected_calibration_error((logits / temperature).softmax(1), test_y), 5),
+            "ece_uncalibrated": round(expected_calibration_error(logits.softmax(1), test_y), 5),
+        }
+    ckpt = Checkpoint.from_model(config.model, model, normalization=dict(norm), run_dir=str(run_dir.resolve()),
+                                 metrics={**summary, "ferkit_version": __version__})
+    ckpt.save(run_dir / "model.pt")
+    return summary

@@ -1,0 +1,174 @@
+"""The LightningModule and DataModule of the training recipe."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, RandomSampler, WeightedRandomSampler
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassPrecision, MulticlassRecall
+
+from ferkit.config import TrainConfig
+from ferkit.data.dataset import FaceDataset
+from ferkit.data.preprocess import to_input
+from ferkit.labels import NUM_CLASSES
+from ferkit.models import create_model
+from ferkit.training.augment import AugmentConfig, augment
+from ferkit.training.checkpoint import DEFAULT_NORMALIZATION
+from ferkit.training.schedule import warmup_cosine
+
+
+def epoch_metrics() -> MetricCollection:
+    """Accuracy, macro precision, macro recall and macro AUROC: the curves of the report."""
+    return MetricCollection({
+        "acc": MulticlassAccuracy(NUM_CLASSES, average="micro"),
+        "precision": MulticlassPrecision(NUM_CLASSES, average="macro"),
+        "recall": MulticlassRecall(NUM_CLASSES, average="macro"),
+        "auroc": MulticlassAUROC(NUM_CLASSES, average="macro"),
+    })
+
+
+class FaceModule(L.LightningModule):
+    """A ResNet-Swish classifier trained with the ferkit recipe.
+
+    Batches arrive as uint8 faces; scaling and augmentation happen here, on the
+    device, per batch.
+    """
+
+    def __init__(self, config: TrainConfig, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": config.to_dict(), "steps_per_epoch": steps_per_epoch})
+        self.config = config
+        self.steps_per_epoch = steps_per_epoch
+        self.model = create_model(config.model)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.normalization = dict(DEFAULT_NORMALIZATION)
+        self.augment_config = AugmentConfig(config.flip, config.shift, config.rotation, config.zoom, config.fill)
+        self.train_metrics = epoch_metrics().clone(prefix="train/")
+        self.val_metrics = epoch_metrics().clone(prefix="val/")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _inputs(self, faces: torch.Tensor, train: bool) -> torch.Tensor:
+        x = to_input(faces, self.normalization)  # (B, 1, 48, 48)
+        if train:
+            x = augment(x, self.augment_config)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor | None) -> torch.Tensor:
+        target = labels if soft is None or soft.numel() == 0 else soft
+        return F.cross_entropy(logits, target, label_smoothing=self.config.label_smoothing)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        faces, labels, soft = batch
+        logits = self(self._inputs(faces, train=True))
+        loss = self._loss(logits, labels, soft)
+        self.train_metrics.update(logits.detach().float().softmax(1), labels)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.compute(), sync_dist=True)
+        self.train_metrics.reset()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        faces, labels, _ = batch
+        logits = self(self._inputs(faces, train=False))
+        loss = F.cross_entropy(logits, labels)
+        self.val_metrics.update(logits.float().softmax(1), labels)
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self.val_metrics.compute()
+        self.log_dict(metrics, prog_bar=False, sync_dist=True)
+        self.log("val_acc", metrics["val/acc"], prog_bar=True, sync_dist=True)  # for checkpoint file names
+        self.val_metrics.reset()
+
+    def configure_optimizers(self):
+        c = self.config
+        decay = [p for p in self.model.parameters() if p.ndim > 1]  # no decay on BN and biases
+        no_decay = [p for p in self.model.parameters() if p.ndim <= 1]
+        groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if c.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=True)
+        else:
+            opt = torch.optim.AdamW(groups, lr=c.lr)
+        total = c.epochs * self.steps_per_epoch
+        warmup = int(c.warmup_epochs * self.steps_per_epoch)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: warmup_cosine(step, total, warmup, c.min_lr_ratio))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class _Faces(Dataset):
+    """Rows of a FaceDataset as tensors, fetched a whole batch at a time."""
+
+    def __init__(self, data: FaceDataset, soft: bool) -> None:
+        self.faces = torch.from_numpy(np.ascontiguousarray(data.faces))
+        self.labels = torch.from_numpy(data.labels.astype(np.int64))
+        self.soft = torch.from_numpy(data.soft_labels.astype(np.float32)) if soft else None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.__getitems__([i])
+
+    def __getitems__(self, index: list[int]):
+        index = torch.as_tensor(index)
+        soft = self.soft[index] if self.soft is not None else torch.empty(0)
+        return self.faces[index], self.labels[index], soft
+
+
+def _identity(batch):
+    return batch
+
+
+class FaceDataModule(L.LightningDataModule):
+    """Train on the dataset's train split (weighted sampling when sources carry weights), validate on val."""
+
+    def __init__(self, data: FaceDataset, config: TrainConfig) -> None:
+        super().__init__()
+        self.config = config
+        train, val = data.by_split("train"), data.by_split("val")
+        if config.train_limit:
+            train = train.subset(np.arange(min(config.train_limit, len(train))))
+        if config.val_limit:
+            val = val.subset(np.arange(min(config.val_limit, len(val))))
+        if len(train) == 0 or len(val) == 0:
+            from ferkit.data.dataset import DataError
+
+            raise DataError(f"{config.data}: need faces in both the train and val splits "
+                            f"(found {len(train)} train, {len(val)} val)")
+        self.train_data, self.val_data = train, val
+        self.soft = config.labels == "ferplus_soft" and train.soft_labels is not None
+
+    def steps_per_epoch(self, world_size: int = 1) -> int:
+        per_rank = -(-len(self.train_data) // world_size)
+        return max(1, -(-per_rank // self.config.batch_size))
+
+    def _loader(self, data: FaceDataset, train: bool) -> DataLoader:
+        dataset = _Faces(data, soft=self.soft and train)
+        sampler = None
+        if train:
+            weights = data.weight
+            if np.allclose(weights, weights[0]):
+                sampler = RandomSampler(dataset)
+            else:
+                sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(dataset))
+        # A last train batch of one face would break BatchNorm; drop the remainder when there is a full batch.
+        drop_last = train and len(dataset) > self.config.batch_size
+        return DataLoader(dataset, batch_size=self.config.batch_size if train else 512, sampler=sampler,
+                          drop_last=drop_last, collate_fn=_identity, num_workers=self.config.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_data, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_data, train=False)

@@ -1,0 +1,192 @@
+"""One training run: data, Lightning Trainer and callbacks, then selection, calibration and export.
+
+A run folder holds everything about a run::
+
+    runs/<name>/config.yaml      the resolved TrainConfig
+    runs/<name>/logs/            metrics.csv per epoch (and TensorBoard events where installed)
+    runs/<name>/checkpoints/     best.ckpt (val accuracy), last.ckpt (resume point, every epoch)
+    runs/<name>/model.pt         the ferkit checkpoint: selected weights, fitted temperature, metrics
+    runs/<name>/summary.json     selection, calibration and test figures
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ferkit.config import ConfigError, TrainConfig
+from ferkit.data.dataset import FaceDataset
+
+LAST = "last.ckpt"
+BEST = "best.ckpt"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    model_path: Path
+    summary: dict
+
+
+def run_dir_of(config: TrainConfig) -> Path:
+    return Path(config.out_dir) / (config.name or "run")
+
+
+def load_training_data(config: TrainConfig) -> FaceDataset:
+    """FER2013 (with FER+ labels when asked), plus AffectNet's faces as extra training data when given."""
+    from ferkit.data import apply_ferplus, combine, load_dataset
+
+    data = load_dataset(config.data)
+    if config.labels != "fer2013":
+        # FER+ relabels training only: validation and the reported test figures stay on FER2013 labels,
+        # so that numbers compare with the literature.
+        plus = apply_ferplus(data.by_split("train"), config.ferplus, soft=config.labels == "ferplus_soft")
+        rest = data.subset(data.split != "train")
+        if plus.soft_labels is not None:
+            rest.soft_labels = np.eye(len(plus.soft_labels[0]), dtype=np.float32)[rest.labels]
+        data = combine([(plus, 1.0), (rest, 1.0)], name="fer2013+ferplus")
+    if config.affectnet:
+        extra = load_dataset(config.affectnet)
+        extra = extra.subset(extra.split == "train")
+        if data.soft_labels is not None:
+            extra.soft_labels = np.eye(data.soft_labels.shape[1], dtype=np.float32)[extra.labels]
+        data = combine([(data, 1.0), (extra, config.affectnet_weight)])
+    return data
+
+
+def _prepare_run_dir(config: TrainConfig, resume: bool) -> Path:
+    run_dir = run_dir_of(config)
+    last = run_dir / "checkpoints" / LAST
+    if resume:
+        if not last.is_file():
+            raise ConfigError(f"{run_dir}: nothing to resume (no checkpoints/{LAST}); start it without --resume")
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        changed = {k for k, v in config.to_dict().items() if saved.get(k) != v and k not in ("progress",)}
+        if changed:
+            raise ConfigError(f"{run_dir}: --resume with a different config ({', '.join(sorted(changed))}); "
+                              "resume with the same settings or start a new run name=...")
+    elif (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or name=NEW for a new one")
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return run_dir
+
+
+def _loggers(run_dir: Path) -> list:
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers = [CSVLogger(run_dir, name="logs", version="")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version="tb"))
+    except ImportError:
+        pass
+    return loggers
+
+
+def _callbacks(config: TrainConfig, run_dir: Path, steps_per_epoch: int) -> list:
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, StochasticWeightAveraging, TQDMProgressBar
+
+    from ferkit.training.schedule import warmup_cosine
+
+    ckpt_dir = run_dir / "checkpoints"
+    callbacks = [
+        ModelCheckpoint(ckpt_dir, filename="best", monitor="val/acc", mode="max", save_last=False,
+                        enable_version_counter=False),
+        # The resume point: written every epoch, so a stopped run loses at most one epoch.
+        ModelCheckpoint(ckpt_dir, filename="last", save_top_k=1, monitor=None, enable_version_counter=False,
+                        every_n_epochs=1),
+    ]
+    if config.early_stopping_patience > 0:
+        callbacks.append(EarlyStopping("val/acc", mode="max", patience=config.early_stopping_patience))
+    if config.swa:
+        start = max(1, int(config.swa_epoch_start * config.epochs))
+        # Continue from the cosine schedule's value where SWA takes over, unless a rate is given.
+        swa_lr = config.swa_lr or config.lr * warmup_cosine(
+            (start - 1) * steps_per_epoch, config.epochs * steps_per_epoch,
+            int(config.warmup_epochs * steps_per_epoch), config.min_lr_ratio)
+        # Lightning warns that our per-step schedule is not per-epoch; it is swapped for SWALR at SWA start.
+        warnings.filterwarnings("ignore", message="SWA is currently only supported every epoch")
+        callbacks.append(StochasticWeightAveraging(swa_lrs=swa_lr, swa_epoch_start=start, annealing_epochs=1))
+    if config.progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=10))
+    return callbacks
+
+
+def train(config: TrainConfig, resume: bool = False) -> RunResult:
+    """Train, select, calibrate and export a model.
+
+    Args:
+        config: a validated ``TrainConfig``.
+        resume: continue the run in ``out_dir/name`` from its last checkpoint.
+
+    Returns:
+        The run folder, the exported ferkit checkpoint and the summary (rank 0; other ranks get the same paths).
+    """
+    import lightning as L
+
+    from ferkit.training.module import FaceDataModule, FaceModule
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    started = time.time()
+    data = load_training_data(config)
+    run_dir = _prepare_run_dir(config, resume) if _is_rank_zero() else run_dir_of(config)
+    world = config.devices * config.num_nodes if config.strategy == "ddp" else 1
+    datamodule = FaceDataModule(data, config)
+    steps = datamodule.steps_per_epoch(world)
+    module = FaceModule(config, steps)
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy=config.strategy,
+        precision=config.precision,
+        logger=_loggers(run_dir),
+        callbacks=_callbacks(config, run_dir, steps),
+        enable_progress_bar=config.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, steps)),
+        deterministic=False,
+    )
+    last = run_dir / "checkpoints" / LAST
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    checksums = _rank_checksums(trainer, module)
+    if not trainer.is_global_zero:
+        return RunResult(run_dir, run_dir / "model.pt", {})
+    from ferkit.training.finalize import finalize
+
+    summary = finalize(config, module, data, run_dir, trainer)
+    summary["world_size"] = trainer.world_size
+    summary["rank_param_checksums"] = checksums
+    summary["wall_s"] = round(time.time() - started, 1)  # this invocation only, when resumed
+    summary["resumed"] = resume
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return RunResult(run_dir, run_dir / "model.pt", summary)
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+
+
+def _rank_checksums(trainer, module) -> list[float]:
+    """Sum of all parameters on every rank: DDP ranks must hold the same model."""
+    value = torch.tensor([float(sum(p.detach().double().sum() for p in module.model.parameters()))],
+                         dtype=torch.float64)
+    if trainer.world_size > 1:
+        gathered = trainer.strategy.all_gather(value)
+        return [float(v) for v in gathered.reshape(-1)]
+    return [float(value)]
