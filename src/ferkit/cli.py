@@ -7,6 +7,7 @@ registered in ``COMMANDS``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ferkit.errors import FerkitError
@@ -21,6 +22,8 @@ def command(add):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ferkit", description="Facial expression recognition toolkit.")
+    if argv is None:
+        _fast_allocator_reexec(sys.argv[1:])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
@@ -82,6 +85,50 @@ def _fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
+
+
+@command
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML preset with key=value overrides",
+                       description="Train a model: dataclass defaults, then the CONFIG preset, then key=value "
+                                   "overrides (e.g. epochs=10 model=resnet_swish_xs data=PATH).")
+    p.add_argument("config", help="YAML preset, e.g. configs/default.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override any TrainConfig field")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from ferkit.config import load_config
+    from ferkit.training.run import train
+
+    config = load_config(args.config, args.overrides)
+    result = train(config, resume=args.resume)
+    if result.summary:
+        test = result.summary.get("test", {})
+        print(f"run folder: {result.run_dir}")
+        print(f"model: {result.model_path} (selected {result.summary['selected']}, "
+              f"T={result.summary['temperature']})")
+        if test:
+            print(f"test accuracy {test['accuracy']:.4f} (flip TTA {test['accuracy_tta']:.4f}, "
+                  f"de-duplicated {test['accuracy_dedup']:.4f}), ECE {test['ece']:.4f} "
+                  f"(uncalibrated {test['ece_uncalibrated']:.4f}) on {test['split']}")
+    return 0
+
+
+def _fast_allocator_reexec(argv: list[str]) -> None:
+    """Restart ``ferkit train`` once with glibc's mmap threshold raised.
+
+    glibc's default malloc returns large tensor buffers to the OS after every
+    step and faults them in again: a ResNet training step ran ~1.7x slower here.
+    The tunable only takes effect at process start, hence the re-exec.
+    """
+    if (argv[:1] != ["train"] or not sys.platform.startswith("linux") or "GLIBC_TUNABLES" in os.environ
+            or os.environ.get("FERKIT_NO_REEXEC")):
+        return
+    env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4294967296", FERKIT_NO_REEXEC="1")
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "ferkit", *argv], env)
 
 
 @command
