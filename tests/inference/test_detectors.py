@@ -30,9 +30,21 @@ def test_boxes_are_mapped_back_from_the_downscaled_copy(sample_image, sample_fac
     assert box.x + box.w <= big.shape[1] and box.y + box.h <= big.shape[0]
 
 
-def test_yuface_thread_control_is_found():
-    # Without it yuface's OpenMP spins on every core: 10x slower on a busy machine.
-    assert create_detector("yuface")._set_threads is not None
+def test_yuface_threads_are_limited_during_detection_only(sample_image):
+    # Without the limit yuface's OpenMP spins on every core: 20x slower on a busy machine.
+    # With torch imported, yuface runs on torch's OpenMP runtime, whose setting must survive.
+    import ctypes
+
+    import torch
+
+    torch.set_num_threads(2)
+    detector = create_detector("yuface", threads=1)
+    runtimes = detector._openmp._runtimes()
+    assert len(runtimes) == 2  # torch's (global) and yuface's own
+    with detector._openmp.limit(1):
+        assert ctypes.CDLL(None).omp_get_max_threads() == 1
+    detector.detect(sample_image)
+    assert torch.get_num_threads() == 2
 
 
 def test_unknown_detector_names_the_available_ones():

@@ -23,7 +23,7 @@ def test_predict_the_sample(recognizer, sample, sample_face):
 def test_tta_averages_the_mirrored_face(onnx_model, sample_image):
     plain, tta = Recognizer(onnx_model), Recognizer(onnx_model, tta=True)
     face = plain.predict(sample_image).faces[0]
-    crop = plain._crops(sample_image, [face.box], crops=False)
+    crop = plain.crop(sample_image, [face.box])
     expected = (plain.classify(crop) + plain.classify(crop[:, :, ::-1].copy())) / 2
     got = tta.predict(sample_image).faces[0].probs
     np.testing.assert_allclose(got, expected[0], atol=1e-6)

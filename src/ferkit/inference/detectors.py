@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -145,7 +146,7 @@ class YuFaceDetector:
         max_side: detect on a copy whose longer side is at most this many pixels (0: full size).
             320 finds faces down to about 1/30 of the frame's longer side.
         threads: OpenMP threads of the network. One is fastest on small images and does
-            not fight the classifier's threads (two threads on 2 busy cores: 10x slower).
+            not fight other work for the cores (two threads on 2 busy cores: 20x slower).
     """
 
     name = "yuface"
@@ -156,7 +157,7 @@ class YuFaceDetector:
         except ImportError:
             raise DetectorError("the yuface detector needs the yuface package: pip install yuface") from None
         self._detect = yuface.c_detect
-        self._set_threads = _yuface_openmp(yuface.__file__)
+        self._openmp = _OpenMPThreads(yuface.__file__)
         self.min_score, self.max_side, self.threads = min_score, max_side, threads
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
@@ -165,23 +166,51 @@ class YuFaceDetector:
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         small, back = _downscaled(image, self.max_side)
-        if self._set_threads is not None:
-            self._set_threads(self.threads)  # per calling thread: OpenMP keeps it per thread
-        # (N, 16) int16: score 0-100, x, y, w, h, 5 landmarks (x, y), one unused column
-        found = self._detect(np.ascontiguousarray(small))
+        with self._openmp.limit(self.threads):
+            # (N, 16) int16: score 0-100, x, y, w, h, 5 landmarks (x, y), one unused column
+            found = self._detect(np.ascontiguousarray(small))
         rows = [(x, y, w, h, s / 100.0) for s, x, y, w, h in found[:, :5].tolist() if s / 100.0 >= self.min_score]
         return _to_boxes(rows, back, image.shape)
 
 
-def _yuface_openmp(module_file: str) -> Callable[[int], None] | None:
-    """``omp_set_num_threads`` of the OpenMP runtime bundled with yuface (already loaded by it), if found."""
-    libs = Path(module_file).resolve().parent.parent / "yuface.libs"
-    for lib in sorted(libs.glob("libgomp*.so*")):
+class _OpenMPThreads:
+    """Sets how many OpenMP threads yuface's network uses, around each call.
+
+    yuface ships its own libgomp, but once torch is imported its calls bind to
+    torch's libgomp (loaded into the global symbol scope), whose thread count is
+    torch's. So both runtimes are set, and restored afterwards so that torch keeps
+    its own setting.
+    """
+
+    def __init__(self, module_file: str) -> None:
+        self._libs = [ctypes.CDLL(None)]  # the global scope: torch's libgomp when torch is loaded
+        bundled = Path(module_file).resolve().parent.parent / "yuface.libs"
+        for lib in sorted(bundled.glob("libgomp*.so*"))[:1]:
+            try:
+                self._libs.append(ctypes.CDLL(str(lib)))
+            except OSError:
+                pass
+
+    def _runtimes(self) -> list:
+        found = []
+        for lib in self._libs:
+            try:  # looked up on every call: torch may have been imported since
+                found.append((lib.omp_get_max_threads, lib.omp_set_num_threads))
+            except AttributeError:
+                continue
+        return found
+
+    @contextmanager
+    def limit(self, threads: int):
+        runtimes = self._runtimes()
+        saved = [get() for get, _ in runtimes]
+        for _, set_threads in runtimes:
+            set_threads(threads)
         try:
-            return ctypes.CDLL(str(lib)).omp_set_num_threads
-        except (OSError, AttributeError):
-            continue
-    return None
+            yield
+        finally:
+            for (_, set_threads), value in zip(runtimes, saved):
+                set_threads(value)
 
 
 @register_detector("haar")

@@ -132,12 +132,14 @@ class Recognizer:
             return [FaceBox(0, 0, image.shape[1], image.shape[0], 1.0)]
         return self.detect(image)
 
+    def crop(self, image: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
+        """(N, 48, 48) uint8 model-ready faces for boxes found in a BGR or grey image."""
+        return crop_faces(to_grey(image), boxes, tuple(self.info.input_size), self.margin)
+
     def _crops(self, image: np.ndarray, boxes: list[FaceBox], crops: bool) -> np.ndarray:
-        size = tuple(self.info.input_size)
-        grey = to_grey(image)
-        if crops:
-            return resize_face(grey, size)[None]  # a dataset face: already framed, only resized
-        return crop_faces(grey, boxes, size, self.margin)
+        if crops:  # a dataset face: already framed, only resized
+            return resize_face(to_grey(image), tuple(self.info.input_size))[None]
+        return self.crop(image, boxes)
 
 
 def predict(source: Image, model: str | Path | None = None, **options) -> ImageResult:

@@ -1,0 +1,239 @@
+"""Inference speed and face-finding on the shared photos; prints JSON.
+
+    python bench/inference.py [--model PATH] [--photos ZIP] [--margins 0,0.1,0.2] [--out FILE]
+
+Measures, on this machine's CPU cores:
+  - classification faces/s at batch 1 and 256, per backend (torch and ONNX Runtime
+    both set to use every core);
+  - per detector: share of the shared photos with a face found, and detection ms;
+  - detect+classify ms per photo (median over the photos) and per 640x480 frame;
+  - video frames/s at 640x480 through ``ferkit predict``'s pipeline (decode, detect,
+    classify, track), on a video made from the photos with cv2.VideoWriter;
+  - the cold start of ``ferkit predict <sample>`` in a new process, per backend;
+  - with ``--margins``: top-1 agreement with the photos' weak labels per crop margin
+    (meaningful only with a trained model).
+Without ``--model`` it uses the shipped model, or a random-weight resnet_swish_s
+(the same speed as a trained one) when none is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = REPO.parent / "shared" / "data" / "photos" / "facial_expressions_sample.zip"
+FRAME = (480, 640)  # (height, width) of the frames measured
+
+
+def load_photos(path: Path) -> tuple[list[str], list[np.ndarray], dict[str, str]]:
+    """Names, BGR images and weak labels (by file name) of the shared photos."""
+    names, images = [], []
+    with zipfile.ZipFile(path) as z:
+        for name in sorted(z.namelist()):
+            if name.lower().endswith((".jpg", ".jpeg", ".png")):
+                names.append(Path(name).name)
+                images.append(cv2.imdecode(np.frombuffer(z.read(name), np.uint8), cv2.IMREAD_COLOR))
+        legend = next(n for n in z.namelist() if n.endswith("legend.csv"))
+        rows = csv.DictReader(io.TextIOWrapper(z.open(legend), encoding="utf-8"))
+        labels = {r["image"]: r["emotion"] for r in rows}
+    return names, images, labels
+
+
+def on_frame(image: np.ndarray) -> np.ndarray:
+    """The photo centred on a 640x480 grey frame, scaled to the frame's height (a webcam-like shot)."""
+    h, w = FRAME
+    scale = h / image.shape[0]
+    small = cv2.resize(image, (min(w, round(image.shape[1] * scale)), h))
+    frame = np.full((h, w, 3), 100, np.uint8)
+    x = (w - small.shape[1]) // 2
+    frame[:, x:x + small.shape[1]] = small
+    return frame
+
+
+def rate(fn, items: int, min_seconds: float = 2.0) -> float:
+    """Items per second of ``fn()`` (which handles ``items`` items), after a warm-up."""
+    fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+        fn()
+        n += items
+    return n / (time.perf_counter() - start)
+
+
+def median_ms(fn, inputs) -> float:
+    fn(inputs[0])
+    times = []
+    for x in inputs:
+        t = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - t)
+    return round(1000 * statistics.median(times), 2)
+
+
+def bench_classify(model: Path, cores: int, faces: np.ndarray) -> dict:
+    from ferkit.inference.backends import open_backend
+
+    out = {}
+    for name in ("torch", "onnx"):
+        backend = open_backend(model, name, threads=cores)
+        out[name] = {f"batch_{b}_faces_per_s": round(rate(lambda b=b: backend(faces[:b]), b)) for b in (1, 256)}
+    return out
+
+
+def bench_detectors(images: list[np.ndarray]) -> dict:
+    from ferkit.inference.detectors import create_detector, list_detectors
+
+    out = {}
+    for name in list_detectors():
+        detector = create_detector(name)
+        found, times = 0, []
+        for image in images:
+            t = time.perf_counter()
+            found += bool(detector.detect(image))
+            times.append(time.perf_counter() - t)
+        out[name] = {"photos_with_face": found, "photos": len(images), "rate": round(found / len(images), 4),
+                     "median_ms": round(1000 * statistics.median(times), 2)}
+    return out
+
+
+def bench_pipeline(model: Path, cores: int, images: list[np.ndarray], frames: list[np.ndarray]) -> dict:
+    from ferkit.inference.recognizer import Recognizer
+
+    out = {}
+    for backend in ("torch", "onnx"):
+        rec = Recognizer(model, backend=backend, threads=cores)
+        out[backend] = {"photo_median_ms": median_ms(rec.predict, images),
+                        "frame_640x480_median_ms": median_ms(rec.predict, frames)}
+    return out
+
+
+def bench_video(model: Path, cores: int, frames: list[np.ndarray], tmp: Path) -> dict:
+    from ferkit.inference.recognizer import Recognizer
+    from ferkit.inference.run import PredictRun
+
+    path = tmp / "photos.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (FRAME[1], FRAME[0]))
+    for frame in frames:
+        for _ in range(3):  # each photo held for 3 frames, so tracks last a little
+            writer.write(frame)
+    writer.release()
+    out = {}
+    for backend in ("torch", "onnx"):
+        run = PredictRun(Recognizer(model, backend=backend, threads=cores), smooth=0.5)
+        inputs = run.expand([str(path)])
+        t = time.perf_counter()
+        n = sum(1 for _ in run.run(inputs))
+        out[backend] = {"frames": n, "frames_per_s": round(n / (time.perf_counter() - t), 1)}
+    return out
+
+
+def bench_cold_start(model: Path, cache: Path) -> dict:
+    from ferkit.inference.media import sample_image_path
+
+    out = {}
+    env = {**os.environ, "FERKIT_CACHE": str(cache)}
+    for backend in ("torch", "onnx"):
+        cmd = [sys.executable, "-m", "ferkit", "predict", str(sample_image_path()), "--model", str(model),
+               "--backend", backend]
+        subprocess.run(cmd, capture_output=True, env=env, check=True)  # fills the ONNX cache, warms the disk
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, env=env, check=True)
+            times.append(time.perf_counter() - t)
+        out[backend] = {"median_s": round(statistics.median(times), 2)}
+    return out
+
+
+def bench_margins(model: Path, names: list[str], images: list[np.ndarray], labels: dict[str, str],
+                  margins: list[float]) -> dict:
+    from ferkit.inference.recognizer import Recognizer
+    from ferkit.labels import UnknownLabelError, label_index
+
+    rec = Recognizer(model)
+    boxes = [rec.detect(im) for im in images]
+    out = {}
+    for margin in margins:
+        rec.margin = margin
+        hits = total = 0
+        for name, image, found in zip(names, images, boxes):
+            try:
+                truth = label_index(labels.get(name, ""))
+            except UnknownLabelError:
+                continue
+            if found:
+                total += 1
+                hits += int(rec.classify(rec.crop(image, found[:1]))[0].argmax() == truth)
+        out[str(margin)] = {"agree": hits, "faces": total, "rate": round(hits / max(total, 1), 4)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, help="checkpoint (default: the shipped one, else random resnet_swish_s)")
+    parser.add_argument("--photos", type=Path, default=PHOTOS)
+    parser.add_argument("--margins", default="", help="comma-separated crop margins to compare on the weak labels")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+
+    from ferkit.inference.backends import default_model_file
+
+    cores = os.cpu_count() or 1
+    load_before = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
+    os.environ["FERKIT_CACHE"] = str(tmp / "cache")
+    model, model_note = args.model, str(args.model)
+    if model is None and default_model_file().is_file():
+        model, model_note = default_model_file(), "shipped default model"
+    if model is None:
+        from ferkit.models import create_model
+        from ferkit.training.checkpoint import Checkpoint
+
+        model = Checkpoint.from_model("resnet_swish_s", create_model("resnet_swish_s")).save(tmp / "random_s.pt")
+        model_note = "random-weight resnet_swish_s (no model installed; speed equals a trained one)"
+
+    from ferkit.training.checkpoint import load_checkpoint
+
+    names, images, labels = load_photos(args.photos)
+    frames = [on_frame(im) for im in images]
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (256, 48, 48), dtype=np.uint8)
+
+    result = {
+        "machine": {"cpu_cores": cores, "processor": platform.processor() or platform.machine(),
+                    "load_average_before": [round(x, 2) for x in load_before],
+                    "note": "torch threads and ONNX Runtime intra-op threads = cpu_cores; yuface runs 1 OpenMP thread"},
+        "model": {"path": model_note, "arch": load_checkpoint(model).arch},
+        "classification": bench_classify(model, cores, faces),
+        "detection": bench_detectors(images),
+        "detect_and_classify": bench_pipeline(model, cores, images, frames),
+        "video_640x480": bench_video(model, cores, frames, tmp),
+        "cold_start_predict_sample": bench_cold_start(model, tmp / "cache"),
+    }
+    if args.margins:
+        result["margin_vs_weak_labels"] = bench_margins(model, names, images, labels,
+                                                        [float(m) for m in args.margins.split(",")])
+    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
