@@ -122,11 +122,15 @@ def huge_png_header(width: int, height: int) -> bytes:
 def bad_inputs(tmp_path, sample_image) -> dict[str, Path]:
     """One file per way an input can be broken, keyed by what is wrong with it."""
     png = cv2.imencode(".png", sample_image)[1].tobytes()
+    jpeg = bytearray(cv2.imencode(".jpg", sample_image)[1].tobytes())
+    jpeg[2000:2400] = b"U" * 400  # damaged entropy-coded data: libjpeg complains and decodes grey
     files = {
         "empty": b"",
         "corrupt": bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
         "text": b"emotion,pixels,Usage\nnot an image\n",
         "truncated": png[: len(png) // 2],
+        "truncated_jpeg": bytes(jpeg[: len(jpeg) * 3 // 4]),
+        "garbled": bytes(jpeg),
         "huge": huge_png_header(10_000, 8_000),
     }
     suffix = {"text": ".txt", "truncated": ".png", "huge": ".png"}

@@ -34,11 +34,16 @@ def test_predict_sample_prints_a_line_per_face(onnx_model, sample, cache):
 
 def test_bad_inputs_one_line_each_and_exit_1(onnx_model, sample, bad_inputs, tmp_path, cache):
     out = tmp_path / "rows.csv"
-    proc = ferkit("predict", *bad_inputs.values(), sample, "--model", onnx_model, "--csv", out, env_cache=cache)
+    junk_video = tmp_path / "junk.mp4"
+    junk_video.write_bytes(bad_inputs["corrupt"].read_bytes())
+    bad = [*bad_inputs.values(), junk_video]
+    proc = ferkit("predict", *bad, sample, "99", "--model", onnx_model, "--csv", out, env_cache=cache)
     assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    for path in bad_inputs.values():
-        assert sum(str(path) in line for line in proc.stderr.splitlines()) == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert all(line.startswith("ferkit: ") for line in lines), proc.stderr  # no library noise, no traceback
+    for path in bad:
+        assert sum(str(path) in line for line in lines) == 1, proc.stderr
+    assert sum("webcam 99: cannot be opened" in line for line in lines) == 1
     rows = list(csv.DictReader(out.open()))
     assert [r["source"] for r in rows] == [str(sample)]  # the good input still ran
 

@@ -15,6 +15,8 @@ def test_reads_the_sample(sample):
     ("corrupt", "not an image"),
     ("text", "not an image"),
     ("truncated", "corrupt or truncated"),
+    ("truncated_jpeg", "corrupt or truncated JPEG image"),
+    ("garbled", "corrupt JPEG data .premature end of data segment"),
     ("huge", "too large .10000x8000 = 80 megapixels; the limit is 50"),
     ("missing", "no such file"),
     ("folder", "is a folder"),
@@ -23,6 +25,15 @@ def test_bad_images_give_one_clear_line(bad_inputs, kind, message):
     with pytest.raises(MediaError, match=message) as err:
         read_image(bad_inputs[kind])
     assert str(bad_inputs[kind]) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(MediaError, match="not a regular file"):
+        read_image(fifo)
 
 
 def test_pixel_limit_is_checked_from_the_header(sample):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +50,8 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     path = Path(path)
     if path.is_dir():
         raise MediaError(f"{path}: is a folder, not an image")
+    if path.exists() and not path.is_file():
+        raise MediaError(f"{path}: not a regular file")  # a FIFO or device would block or never end
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -56,11 +61,17 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not data:
         raise MediaError(f"{path}: empty file")
     header = _header(path, data, max_pixels)
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if header == "JPEG":
+        image, complaint = _decode_jpeg(data)
+        if complaint:
+            raise MediaError(f"{path}: corrupt JPEG data ({complaint})")
+    else:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None and header is not None:
         image = _decode_with_pillow(path, data)  # formats OpenCV lacks (GIF, ...)
     if image is None:
-        raise MediaError(f"{path}: not an image, or a corrupt one")
+        raise MediaError(f"{path}: corrupt or truncated {header} image" if header else
+                         f"{path}: not an image, or a corrupt one")
     if header is None and image.shape[0] * image.shape[1] > max_pixels:
         raise MediaError(_too_large(path, image.shape[1], image.shape[0], max_pixels))
     return image
@@ -90,6 +101,33 @@ def _header(path: Path, data: bytes, max_pixels: int) -> str | None:
     except (OSError, SyntaxError, ValueError) as e:  # Pillow's "truncated", "broken PNG file", ...
         raise MediaError(f"{path}: corrupt or truncated image ({str(e).strip() or type(e).__name__})") from None
     return fmt
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+def _decode_jpeg(data: bytes) -> tuple[np.ndarray | None, str]:
+    """Decode with OpenCV, catching what libjpeg prints about damaged data.
+
+    libjpeg writes "Corrupt JPEG data: ..." straight to the stderr file descriptor
+    and returns a half-grey picture; the caller turns the text into one clear line.
+    Other threads' stderr output during the decode would be caught too, hence the lock.
+    """
+    import cv2
+
+    with _STDERR_LOCK, tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        text = caught.read().decode("utf-8", "replace").strip()
+    first = text.splitlines()[0] if text else ""
+    return image, first.removeprefix("Corrupt JPEG data: ")
 
 
 def _too_large(path: Path, width: int, height: int, max_pixels: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -103,6 +104,25 @@ class VideoInfo:
     frames: int
 
 
+@contextmanager
+def _quiet_opencv():
+    """OpenCV logs a WARN line per backend that fails to open a source, and FFmpeg its own
+    error ("moov atom not found"); the MediaError says it once, in words."""
+    import os
+
+    import cv2
+
+    # Read once, when OpenCV first starts FFmpeg; -8 is AV_LOG_QUIET. A user's own setting wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 class VideoReader:
     """Decoded frames of a video file or a webcam.
 
@@ -127,7 +147,8 @@ class VideoReader:
                 raise MediaError(f"{path}: no such video file")
             if path.stat().st_size == 0:
                 raise MediaError(f"{path}: empty file")
-        self._cap = cv2.VideoCapture(int(self.source) if self.is_webcam else self.source)
+        with _quiet_opencv():
+            self._cap = cv2.VideoCapture(int(self.source) if self.is_webcam else self.source)
         if not self._cap.isOpened():
             what = f"webcam {self.source}" if self.is_webcam else self.source
             raise MediaError(f"{what}: cannot be opened as a video" + (" (no such camera?)" if self.is_webcam else ""))
