@@ -129,7 +129,7 @@ def bench_video(model: Path, cores: int, frames: list[np.ndarray], tmp: Path) ->
     path = tmp / "photos.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (FRAME[1], FRAME[0]))
     for frame in frames:
-        for _ in range(3):  # each photo held for 3 frames, so tracks last a little
+        for _ in range(2):  # each photo held for 2 frames, so tracks last a little
             writer.write(frame)
     writer.release()
     out = {}
@@ -158,6 +158,18 @@ def bench_cold_start(model: Path, cache: Path) -> dict:
             times.append(time.perf_counter() - t)
         out[backend] = {"median_s": round(statistics.median(times), 2)}
     return out
+
+
+def bench_agreement(model: Path, images: list[np.ndarray]) -> dict:
+    """torch vs ONNX Runtime probabilities on every face the default detector finds in the photos."""
+    from ferkit.inference.backends import open_backend
+    from ferkit.inference.recognizer import Recognizer
+
+    rec = Recognizer(model)
+    faces = np.concatenate([rec.crop(im, rec.detect(im)) for im in images])
+    p_torch, p_onnx = open_backend(model, "torch")(faces), open_backend(model, "onnx")(faces)
+    return {"faces": len(faces), "max_abs_diff": float(np.abs(p_torch - p_onnx).max()),
+            "same_top1": bool((p_torch.argmax(1) == p_onnx.argmax(1)).all())}
 
 
 def bench_margins(model: Path, names: list[str], images: list[np.ndarray], labels: dict[str, str],
@@ -224,6 +236,7 @@ def main() -> None:
         "detect_and_classify": bench_pipeline(model, cores, images, frames),
         "video_640x480": bench_video(model, cores, frames, tmp),
         "cold_start_predict_sample": bench_cold_start(model, tmp / "cache"),
+        "onnx_vs_torch_on_photos": bench_agreement(model, images),
     }
     if args.margins:
         result["margin_vs_weak_labels"] = bench_margins(model, names, images, labels,

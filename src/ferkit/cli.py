@@ -146,7 +146,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--backend", choices=("torch", "onnx"),
                    help="classifier runtime (default: onnx when onnxruntime is installed, with the export "
                         "made once and cached by the checkpoint's hash; else torch)")
-    p.add_argument("--detector", metavar="NAME", help="face detector: yuface (default) or haar")
+    p.add_argument("--detector", metavar="NAME",
+                   help="face detector by name, e.g. haar (default: the best one bundled; see ferkit.inference.detectors)")
     p.add_argument("--margin", type=float, help="grow each side of the face crop by this fraction of the box")
     p.add_argument("--tta", action="store_true", default=None, help="average with the mirrored face")
     p.add_argument("--crops", action="store_true", help="the inputs are already face crops: skip detection")
@@ -214,7 +215,7 @@ def _run_export(args) -> int:
     if args.no_check:
         return 0
     check = check_export(args.model, path)
-    print(f"checked against PyTorch on {check.faces} real faces: max |difference| of probabilities "
+    print(f"checked against PyTorch on {check.faces} crops of a real face: max |difference| of probabilities "
           f"{check.max_abs_diff:.1e}, same top-1 class: {'yes' if check.same_top1 else 'NO'}")
     if check.max_abs_diff > 1e-4 or not check.same_top1:
         print("ferkit: error: the export does not reproduce PyTorch within 1e-4", file=sys.stderr)

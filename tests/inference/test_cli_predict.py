@@ -63,6 +63,7 @@ def test_export_then_predict_with_it(checkpoint, tmp_path, cache, sample):
     proc = ferkit("export", "--format", "onnx", "--model", checkpoint, "--out", out, env_cache=cache)
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {out}" in proc.stdout and "same top-1 class: yes" in proc.stdout
+    assert "on 54 crops of a real face" in proc.stdout
     diff = float(proc.stdout.split("probabilities ")[1].split(",")[0])
     assert diff <= 1e-4
     assert main(["predict", str(sample), "--model", str(out), "--csv", str(tmp_path / "r.csv")]) == 0

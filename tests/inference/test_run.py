@@ -57,3 +57,10 @@ def test_crops_folder(recognizer, sample_image, tmp_path):
     results = list(run.run(run.expand([str(tmp_path)])))
     assert [len(r) for r in results] == [1, 1, 1]
     assert results[0][0].box.w == 48
+
+
+def test_summary_names_at_most_ten_inputs_without_a_face():
+    from ferkit.inference.run import Summary
+
+    lines = Summary(images=12, no_face=[f"{i}.jpg" for i in range(12)]).lines()
+    assert lines[1] == "no face in 12: " + ", ".join(f"{i}.jpg" for i in range(10)) + ", ..."

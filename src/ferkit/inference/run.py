@@ -18,6 +18,7 @@ from ferkit.inference.results import ImageResult
 # Images decoded and classified together: amortises the classifier call over a
 # folder of dataset crops without holding a whole folder of photos in memory.
 IMAGE_CHUNK = 32
+SHOW_NO_FACE = 10  # inputs named in the summary's "no face" line; the count covers all
 # Suffixes cv2.imwrite can encode; other images are saved annotated as PNG.
 _WRITABLE = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -53,7 +54,8 @@ class Summary:
             head += f", {self.videos} video(s) ({self.frames} frames)"
         out = [f"{head}: {self.faces} face(s) found"]
         if self.no_face:
-            out.append(f"no face in {len(self.no_face)}: {', '.join(self.no_face)}")
+            shown = ", ".join(self.no_face[:SHOW_NO_FACE]) + (", ..." if len(self.no_face) > SHOW_NO_FACE else "")
+            out.append(f"no face in {len(self.no_face)}: {shown}")
         if self.errors:
             out.append(f"{len(self.errors)} input(s) skipped:")
             out += [f"  {reason}" for _, reason in self.errors]
