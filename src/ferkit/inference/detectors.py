@@ -144,14 +144,15 @@ class YuFaceDetector:
     Args:
         min_score: drop faces the network scores below this (0-1).
         max_side: detect on a copy whose longer side is at most this many pixels (0: full size).
-            320 finds faces down to about 1/30 of the frame's longer side.
+            256 finds faces down to about 1/23 of the longer side (28 px in a 640x480 frame;
+            320: 24 px, full size: 16 px) in 10 ms instead of 14 (320) on 2 busy cores.
         threads: OpenMP threads of the network. One is fastest on small images and does
             not fight other work for the cores (two threads on 2 busy cores: 20x slower).
     """
 
     name = "yuface"
 
-    def __init__(self, min_score: float = 0.5, max_side: int = 320, threads: int = 1) -> None:
+    def __init__(self, min_score: float = 0.5, max_side: int = 256, threads: int = 1) -> None:
         try:
             import yuface
         except ImportError:
