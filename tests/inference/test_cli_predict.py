@@ -120,3 +120,19 @@ def test_crops_reads_dataset_faces(onnx_model, sample_image, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "f.png"), face)
     assert main(["predict", str(tmp_path / "*.png"), "--crops", "--model", str(onnx_model)]) == 0
     assert "face 0 at x=0 y=0 w=48 h=48" in capsys.readouterr().out
+
+
+def test_predict_with_an_onnx_model_imports_no_heavy_package(onnx_model, sample, cache):
+    # The cold start of `ferkit predict` is mostly imports: torch alone takes 2-3 s on 2 cores.
+    code = ("import sys; from ferkit.cli import main; main(['predict', sys.argv[1], '--model', sys.argv[2]]); "
+            "print(sorted(m for m in ('torch', 'lightning', 'torchmetrics', 'matplotlib', 'pandas') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, str(sample), str(onnx_model)], capture_output=True, text=True,
+                          env={**os.environ, "FERKIT_CACHE": str(cache)}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
+def test_import_ferkit_is_cheap():
+    code = "import sys, ferkit; print(sorted(m for m in ('numpy', 'cv2', 'torch') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[]"

@@ -72,3 +72,17 @@ def test_expand_folder_glob_and_webcam(tmp_path, sample):
 def test_expand_errors(tmp_path, make, message):
     with pytest.raises(MediaError, match=message):
         expand_source(str(make(tmp_path)))
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    path = tmp_path / "locked.jpg"
+    path.write_bytes(b"x")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)  # chmod does not stop root, who runs CI here
+    with pytest.raises(MediaError, match="locked.jpg: cannot be read .Permission denied"):
+        read_image(path)

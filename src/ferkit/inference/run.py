@@ -63,7 +63,7 @@ class Summary:
 
 
 class PredictRun:
-    """Runs a recognizer over command-line style sources; iterate it for the results.
+    """Runs a recognizer over command-line style sources: ``run(expand(sources))`` yields the results.
 
     Args:
         recognizer: does the detection and classification.
