@@ -91,7 +91,8 @@ def bench_classify(model: Path, cores: int, faces: np.ndarray) -> dict:
     out = {}
     for name in ("torch", "onnx"):
         backend = open_backend(model, name, threads=cores)
-        out[name] = {f"batch_{b}_faces_per_s": round(rate(lambda b=b: backend(faces[:b]), b)) for b in (1, 256)}
+        out[name] = {f"batch_{b}_faces_per_s": round(rate(lambda b=b, run=backend: run(faces[:b]), b))
+                     for b in (1, 256)}
     return out
 
 
@@ -183,7 +184,7 @@ def bench_margins(model: Path, names: list[str], images: list[np.ndarray], label
     for margin in margins:
         rec.margin = margin
         hits = total = 0
-        for name, image, found in zip(names, images, boxes):
+        for name, image, found in zip(names, images, boxes, strict=True):
             try:
                 truth = label_index(labels.get(name, ""))
             except UnknownLabelError:

@@ -147,17 +147,18 @@ def _add_predict(sub) -> None:
                    help="classifier runtime (default: onnx when onnxruntime is installed, with the export "
                         "made once and cached by the checkpoint's hash; else torch)")
     p.add_argument("--detector", metavar="NAME",
-                   help="face detector by name, e.g. haar (default: the best one bundled; see ferkit.inference.detectors)")
+                   help="face detector by name, e.g. haar (default: the best one bundled; "
+                        "see ferkit.inference.detectors)")
     p.add_argument("--margin", type=float, help="grow each side of the face crop by this fraction of the box")
     p.add_argument("--tta", action="store_true", default=None, help="average with the mirrored face")
     p.add_argument("--crops", action="store_true", help="the inputs are already face crops: skip detection")
     p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE ('-': stdout)")
     p.add_argument("--json", metavar="FILE", help="write one object per face to FILE ('-': stdout)")
     p.add_argument("--save", metavar="DIR", help="write annotated images and videos (.mp4) to DIR")
-    p.add_argument("--every", type=_positive_int, default=1, metavar="N", help="in videos, process every Nth frame")
-    p.add_argument("--smooth", type=_fraction, default=0.0, metavar="ALPHA",
+    p.add_argument("--every", type=_positive_int, metavar="N", help="in videos, process every Nth frame")
+    p.add_argument("--smooth", type=_fraction, metavar="ALPHA",
                    help="in videos, average each tracked face's probabilities over time with this weight "
-                        "of the past (0: off; 0.7 steadies labels)")
+                        "of the past, e.g. 0.7 (default: off)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="faces per classifier call")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="classifier threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -172,8 +173,10 @@ def _run_predict(args) -> int:
     given = {"backend": args.backend, "detector": args.detector, "margin": args.margin, "tta": args.tta,
              "batch_size": args.batch_size, "threads": args.threads}
     recognizer = Recognizer(args.model, **{k: v for k, v in given.items() if v is not None})
-    run = PredictRun(recognizer, crops=args.crops, every=args.every, smooth=args.smooth, save_dir=args.save,
-                     progress=not args.no_progress and sys.stderr.isatty())
+    streams = {"every": args.every, "smooth": args.smooth}
+    run = PredictRun(recognizer, crops=args.crops, save_dir=args.save,
+                     progress=not args.no_progress and sys.stderr.isatty(),
+                     **{k: v for k, v in streams.items() if v is not None})
     inputs = run.expand(args.sources)
     video = any(s.is_stream for s in inputs)
     writers = [TableWriter(path, fmt, video) for fmt, path in (("csv", args.csv), ("json", args.json)) if path]

@@ -124,8 +124,9 @@ def test_crops_reads_dataset_faces(onnx_model, sample_image, tmp_path, capsys):
 
 def test_predict_with_an_onnx_model_imports_no_heavy_package(onnx_model, sample, cache):
     # The cold start of `ferkit predict` is mostly imports: torch alone takes 2-3 s on 2 cores.
+    heavy = "('torch', 'lightning', 'torchmetrics', 'matplotlib', 'pandas')"
     code = ("import sys; from ferkit.cli import main; main(['predict', sys.argv[1], '--model', sys.argv[2]]); "
-            "print(sorted(m for m in ('torch', 'lightning', 'torchmetrics', 'matplotlib', 'pandas') if m in sys.modules))")
+            f"print(sorted(m for m in {heavy} if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code, str(sample), str(onnx_model)], capture_output=True, text=True,
                           env={**os.environ, "FERKIT_CACHE": str(cache)}, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -51,8 +51,9 @@ def test_saved_images_keep_their_names_without_clashes(recognizer, sample, tmp_p
 
 
 def test_crops_folder(recognizer, sample_image, tmp_path):
+    face = cv2.resize(cv2.cvtColor(sample_image, cv2.COLOR_BGR2GRAY), (48, 48))
     for i in range(3):
-        cv2.imwrite(str(tmp_path / f"face{i}.png"), cv2.resize(cv2.cvtColor(sample_image, cv2.COLOR_BGR2GRAY), (48, 48)))
+        cv2.imwrite(str(tmp_path / f"face{i}.png"), face)
     run = PredictRun(recognizer, crops=True)
     results = list(run.run(run.expand([str(tmp_path)])))
     assert [len(r) for r in results] == [1, 1, 1]

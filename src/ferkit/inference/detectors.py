@@ -125,7 +125,7 @@ def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return small, 1.0 / scale
 
 
-def _to_boxes(rows: list[tuple[float, float, float, float, float]], back: float, shape: tuple[int, ...]) -> list[FaceBox]:
+def _to_boxes(rows: list[tuple[float, ...]], back: float, shape: tuple[int, ...]) -> list[FaceBox]:
     """(x, y, w, h, score) rows on the small copy -> boxes clipped to the full image, best score first."""
     height, width = shape[:2]
     boxes = []
@@ -210,7 +210,7 @@ class _OpenMPThreads:
         try:
             yield
         finally:
-            for (_, set_threads), value in zip(runtimes, saved):
+            for (_, set_threads), value in zip(runtimes, saved, strict=True):
                 set_threads(value)
 
 
@@ -249,8 +249,8 @@ class HaarDetector:
         side = max(12, round(self.min_size * min(small.shape)))
         boxes, neighbours = self._cascade.detectMultiScale2(
             small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side))
-        rows = [(x, y, w, h, n / (n + self.min_neighbors))
-                for (x, y, w, h), n in zip(np.asarray(boxes).reshape(-1, 4).tolist(), np.ravel(neighbours).tolist())]
+        found = zip(np.asarray(boxes).reshape(-1, 4).tolist(), np.ravel(neighbours).tolist(), strict=True)
+        rows = [(x, y, w, h, n / (n + self.min_neighbors)) for (x, y, w, h), n in found]
         return _to_boxes(rows, back, image.shape)
 
 

@@ -197,5 +197,6 @@ def check_export(model: str | Path | None, onnx_file: str | Path, faces: np.ndar
     batched = onnx_backend(faces)
     single = np.concatenate([onnx_backend(faces[i:i + 1]) for i in range(len(faces))])
     diff = max(float(np.abs(batched - torch_probs).max()), float(np.abs(single - torch_probs).max()))
-    same = bool((batched.argmax(1) == torch_probs.argmax(1)).all() and (single.argmax(1) == torch_probs.argmax(1)).all())
+    top1 = torch_probs.argmax(1)
+    same = bool((batched.argmax(1) == top1).all() and (single.argmax(1) == top1).all())
     return ExportCheck(faces=len(faces), max_abs_diff=diff, same_top1=same)

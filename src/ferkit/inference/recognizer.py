@@ -121,10 +121,10 @@ class Recognizer:
             faces.append(self._crops(image, found, crops))
         probs = self.classify(np.concatenate(faces)) if faces else np.empty((0, len(self.info.labels)))
         results, start = [], 0
-        for source, image, found in zip(sources, decoded, boxes):
+        for source, image, found in zip(sources, decoded, boxes, strict=True):
             mine = probs[start:start + len(found)]
             start += len(found)
-            results.append(ImageResult(source, [Face(b, p) for b, p in zip(found, mine)], image))
+            results.append(ImageResult(source, [Face(b, p) for b, p in zip(found, mine, strict=True)], image))
         return results
 
     def _boxes(self, image: np.ndarray, crops: bool) -> list[FaceBox]:

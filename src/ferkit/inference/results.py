@@ -55,7 +55,7 @@ class Face:
 
     @property
     def probabilities(self) -> dict[str, float]:
-        return {name: float(p) for name, p in zip(EMOTIONS, self.probs)}
+        return {name: float(p) for name, p in zip(EMOTIONS, self.probs, strict=True)}
 
     def to_dict(self) -> dict:
         d = {"box": self.box.to_dict(), "label": self.label, "confidence": self.confidence,
@@ -97,7 +97,10 @@ class ImageResult:
         return self.frame is not None
 
     def rows(self) -> list[dict]:
-        """One flat dict per face with the ``COLUMNS`` (and ``VIDEO_COLUMNS`` for a frame): ``pandas.DataFrame(rows)``."""
+        """One flat dict per face with the ``COLUMNS`` (and ``VIDEO_COLUMNS`` for a frame).
+
+        ``pandas.DataFrame(result.rows())`` gives a table; so does ``to_pandas()``.
+        """
         out = []
         for i, face in enumerate(self.faces):
             b = face.box
@@ -185,7 +188,7 @@ def _draw_bars(canvas: np.ndarray, face: Face) -> None:
     x0 = b.x + b.w + 4 if b.x + b.w + 4 + panel_w <= canvas.shape[1] else max(0, b.x - panel_w - 4)
     y0 = min(max(0, b.y), max(0, canvas.shape[0] - row * len(EMOTIONS)))
     scale = row / 30
-    for i, (name, p) in enumerate(zip(EMOTIONS, face.probs)):
+    for i, (name, p) in enumerate(zip(EMOTIONS, face.probs, strict=True)):
         y = y0 + i * row
         cv2.rectangle(canvas, (x0, y), (x0 + panel_w, y + row), (255, 255, 255), -1)
         cv2.putText(canvas, name[:3], (x0 + 2, y + row - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,

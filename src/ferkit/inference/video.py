@@ -199,7 +199,7 @@ def track_faces(results: Iterator[ImageResult], smooth: float = 0.0,
     for result in results:
         ids = tracker.update([f.box for f in result.faces])
         smoother.forget(tracker.ended)
-        result.faces = [replace(f, track=t, probs=smoother(t, f.probs)) for f, t in zip(result.faces, ids)]
+        result.faces = [replace(f, track=t, probs=smoother(t, f.probs)) for f, t in zip(result.faces, ids, strict=True)]
         yield result
 
 

@@ -75,7 +75,7 @@ def face_lines(result: ImageResult) -> list[str]:
     for i, face in enumerate(result.faces):
         b = face.box
         track = f" track {face.track}" if face.track is not None else ""
-        others = " ".join(f"{name} {p:.2f}" for name, p in zip(EMOTIONS, face.probs))
+        others = " ".join(f"{name} {p:.2f}" for name, p in zip(EMOTIONS, face.probs, strict=True))
         lines.append(f"{where} face {i}{track} at x={b.x} y={b.y} w={b.w} h={b.h}: "
                      f"{face.label} {face.confidence:.0%}  [{others}]")
     return lines
