@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -27,6 +30,51 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 
     return float(log_t.detach().exp())
 
 
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Accuracy against confidence in equal-width confidence bins: the data of a reliability diagram.
+
+    Attributes:
+        edges: (n_bins + 1,) bin edges from 0 to 1; bin i holds confidences in (edges[i], edges[i + 1]].
+        count: (n_bins,) predictions per bin.
+        accuracy: (n_bins,) share of correct predictions per bin (NaN for an empty bin).
+        confidence: (n_bins,) mean top-1 probability per bin (NaN for an empty bin).
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    accuracy: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def ece(self) -> float:
+        """Sum over bins of |accuracy - confidence| weighted by the bin's share of predictions."""
+        full = self.count > 0
+        if not full.any():
+            return 0.0
+        weight = self.count[full] / self.count.sum()
+        return float((weight * np.abs(self.accuracy[full] - self.confidence[full])).sum())
+
+
+def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> ReliabilityBins:
+    """Bin predictions by their top-1 probability.
+
+    Args:
+        probs: (N, C) probabilities.
+        labels: (N,) class indices.
+        n_bins: equal-width bins over [0, 1].
+    """
+    conf, pred = probs.detach().max(dim=1)
+    conf, correct = conf.double(), (pred == labels).double()
+    # Bin i holds confidences in (i/n, (i+1)/n]; a confidence of exactly 0 cannot occur with softmax.
+    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    count = torch.bincount(bins, minlength=n_bins).double()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = (torch.bincount(bins, correct, minlength=n_bins) / count).numpy()
+        confidence = (torch.bincount(bins, conf, minlength=n_bins) / count).numpy()
+    return ReliabilityBins(np.linspace(0, 1, n_bins + 1), count.long().numpy(), accuracy, confidence)
+
+
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
     """ECE with equal-width confidence bins: sum over bins of |accuracy - confidence| * share of samples.
 
@@ -34,13 +82,4 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
         probs: (N, C) probabilities.
         labels: (N,) class indices.
     """
-    conf, pred = probs.max(dim=1)
-    correct = (pred == labels).double()
-    # Bin i holds confidences in (i/n, (i+1)/n]; a confidence of exactly 0 cannot occur with softmax.
-    bins = torch.clamp((conf.double() * n_bins).ceil().long() - 1, 0, n_bins - 1)
-    ece = torch.zeros((), dtype=torch.float64)
-    for b in range(n_bins):
-        mask = bins == b
-        if mask.any():
-            ece += mask.double().mean() * (correct[mask].mean() - conf[mask].double().mean()).abs()
-    return float(ece)
+    return reliability_bins(probs, labels, n_bins).ece

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import csv
+import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ferkit import __version__
 from ferkit.config import TrainConfig
 from ferkit.data.dataset import FaceDataset
 from ferkit.evaluation.calibration import expected_calibration_error, fit_temperature
@@ -28,6 +29,30 @@ def _best_weights(module, best_ckpt: Path):
     model = copy.deepcopy(module.model).cpu()
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     return model.eval()
+
+
+def read_history(run_dir: Path) -> list[dict[str, float]]:
+    """Per-epoch train and val metrics from the run's CSV logs, one dict per epoch.
+
+    Lightning writes train and val figures of one epoch on separate rows; they are merged
+    here. A resumed run's earlier logs (``metrics.part*.csv``) come first; where a resumed run
+    repeated an epoch, its later figures win.
+    """
+    logs = run_dir / "logs"
+    files = sorted(logs.glob("metrics.part*.csv"), key=lambda p: int(p.stem.removeprefix("metrics.part")))
+    files += [logs / "metrics.csv"] if (logs / "metrics.csv").is_file() else []
+    epochs: dict[int, dict[str, float]] = {}
+    for log in files:
+        with open(log, newline="") as f:
+            for row in csv.DictReader(f):
+                epoch = int(row["epoch"])
+                merged = epochs.setdefault(epoch, {"epoch": epoch})
+                for key, value in row.items():
+                    if key not in ("epoch", "step", "val_acc") and value not in ("", None):
+                        number = float(value)
+                        if math.isfinite(number):
+                            merged[key] = round(number, 6)
+    return [epochs[e] for e in sorted(epochs)]
 
 
 def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trainer) -> dict:
@@ -59,7 +84,8 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
         "val_accuracy": {k: round(v, 5) for k, v in val_acc.items()},
         "temperature": round(temperature, 4),
         "temperature_source": "fixed" if fixed is not None else config.temperature,
-        "epochs_run": trainer.current_epoch,
+        # Lightning counts SWA's extra BatchNorm pass as an epoch; report the epochs that trained.
+        "epochs_run": min(trainer.current_epoch, config.epochs),
     }
     if len(test):
         logits = face_logits(model, test.faces, norm)
@@ -78,6 +104,6 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
             "ece_uncalibrated": round(expected_calibration_error(logits.softmax(1), test_y), 5),
         }
     ckpt = Checkpoint.from_model(config.model, model, normalization=dict(norm), run_dir=str(run_dir.resolve()),
-                                 metrics={**summary, "ferkit_version": __version__})
+                                 metrics={**summary, "history": read_history(run_dir)})
     ckpt.save(run_dir / "model.pt")
     return summary

@@ -80,8 +80,15 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> Path:
     return run_dir
 
 
-def _loggers(run_dir: Path) -> list:
+def _loggers(run_dir: Path, resume: bool) -> list:
     from lightning.pytorch.loggers import CSVLogger
+
+    log = run_dir / "logs" / "metrics.csv"
+    if resume and log.is_file():
+        # Lightning's CSV logger deletes an existing metrics.csv; keep the epochs before the stop.
+        parts = len(list(log.parent.glob("metrics.part*.csv")))
+        log.rename(log.with_name(f"metrics.part{parts}.csv"))
+        warnings.filterwarnings("ignore", message="Experiment logs directory")
 
     loggers = [CSVLogger(run_dir, name="logs", version="")]
     try:
@@ -154,7 +161,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
         num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision=config.precision,
-        logger=_loggers(run_dir),
+        logger=_loggers(run_dir, resume),
         callbacks=_callbacks(config, run_dir, steps),
         enable_progress_bar=config.progress,
         enable_model_summary=False,

@@ -1,0 +1,51 @@
+import pytest
+
+from ferkit.config import ConfigError, TrainConfig, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_then_yaml_then_overrides(tmp_path):
+    path = write(tmp_path, "data: x.csv\nepochs: 7\nswa: false\n")
+    config = load_config(path, ["lr=0.01", "swa=true", "model=resnet_swish_xs"])
+    assert config.epochs == 7 and config.lr == 0.01 and config.swa is True
+    assert config.batch_size == TrainConfig().batch_size
+    assert config.name == "c"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("epochs=ten", "epochs must be int"),
+    ("bogus=1", "unknown config key"),
+    ("swa=maybe", "swa must be true or false"),
+    ("model=vgg", "unknown model 'vgg'"),
+    ("optimizer=adam", "optimizer must be adamw or sgd"),
+    ("temperature=-1", "temperature must be > 0"),
+    ("temperature=hot", "temperature must be fit, none or a number"),
+    ("labels=ferplus", "needs ferplus=PATH"),
+    ("noequals", "not key=value"),
+])
+def test_bad_values_are_one_line_errors(tmp_path, override, message):
+    path = write(tmp_path, "data: x.csv\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path, [override])
+    assert "\n" not in str(info.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "data: [unclosed\n"))
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+    with pytest.raises(ConfigError, match="data=PATH is required"):
+        load_config(write(tmp_path, "epochs: 1\n"))
+
+
+def test_fixed_temperature():
+    assert TrainConfig(data="x", temperature="0.7").validate().fixed_temperature() == 0.7
+    assert TrainConfig(data="x").fixed_temperature() is None

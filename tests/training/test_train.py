@@ -1,0 +1,104 @@
+"""Whole training runs on a slice of FER2013: API, CLI, resume after a kill, and DDP on 2 CPU processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ferkit.config import ConfigError, load_config
+from ferkit.training.checkpoint import load_checkpoint
+from ferkit.training.finalize import read_history
+from ferkit.training.run import train
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "configs" / "smoke.yaml"
+# A run of a few seconds: the tiny model on a slice of FER2013's training split.
+TINY = ["model=resnet_swish_xs", "epochs=2", "train_limit=384", "val_limit=256", "batch_size=128",
+        "warmup_epochs=0.5", "swa_epoch_start=0.5", "progress=false", "threads=1"]
+
+
+def cli(*args, **kwargs):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "ferkit", "train", *map(str, args)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def epochs_logged(run_dir):
+    return [row["epoch"] for row in read_history(run_dir) if "train/acc" in row]
+
+
+def test_train_api_writes_a_complete_run(fer2013_csv, tmp_path):
+    config = load_config(SMOKE, [*TINY, f"data={fer2013_csv}", f"out_dir={tmp_path}"])
+    result = train(config)
+    run = result.run_dir
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == 2 and summary["selected"] in ("swa", "best")
+    assert set(summary["val_accuracy"]) == {"swa", "best"}
+    test = summary["test"]
+    assert test["n"] == 3589 and 0 < test["accuracy"] < 1 and test["n_dedup"] == 3301
+    assert test["nll"] <= test["nll_uncalibrated"] + 0.05  # temperature fitted on val, applied on test
+    header = (run / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
+    for name in ("acc", "loss", "precision", "recall", "auroc"):
+        assert f"train/{name}" in header and f"val/{name}" in header
+    ckpt = load_checkpoint(result.model_path)
+    assert ckpt.temperature == pytest.approx(summary["temperature"], abs=1e-3)
+    assert ckpt.metrics["history"][0]["epoch"] == 0 and "val/acc" in ckpt.metrics["history"][0]
+    assert ckpt.build_model()(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
+
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(config)
+
+
+def test_fixed_temperature_option(fer2013_csv, tmp_path):
+    config = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", "temperature=0.7", f"data={fer2013_csv}",
+                                 f"out_dir={tmp_path}"])
+    result = train(config)
+    assert result.summary["temperature"] == 0.7 and result.summary["temperature_source"] == "fixed"
+    assert load_checkpoint(result.model_path).temperature == pytest.approx(0.7)
+
+
+def test_killed_run_resumes_to_the_same_epoch_count(fer2013_csv, tmp_path):
+    args = [SMOKE, *TINY, "epochs=4", "swa=false", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=r"]
+    run = tmp_path / "r"
+    proc = cli(*args, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "logs" / "metrics.csv").exists() and epochs_logged(run)[-1:] >= [1]:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed:\n" + proc.stdout.read()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "summary.json").exists()
+
+    out, _ = cli(*args, "--resume").communicate(timeout=300)
+    assert "test accuracy" in out, out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == 4 and summary["resumed"] is True
+    assert epochs_logged(run) == [0, 1, 2, 3]
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    proc = cli(SMOKE, "epochs=zero")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and out.strip() == "ferkit: error: epochs must be int, got 'zero'"
+    out, _ = cli(SMOKE, f"out_dir={tmp_path}", "name=none", "--resume").communicate(timeout=120)
+    assert out.strip().startswith("ferkit: error:") and "nothing to resume" in out and out.count("\n") == 1
+
+
+def test_ddp_two_cpu_processes_agree(fer2013_csv, tmp_path):
+    args = [SMOKE, *TINY, "epochs=1", "swa=false", "strategy=ddp", "devices=2", "accelerator=cpu",
+            f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=ddp"]
+    out, _ = cli(*args).communicate(timeout=300)
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2, out
+    a, b = summary["rank_param_checksums"]
+    assert a == pytest.approx(b, rel=0, abs=1e-9)
