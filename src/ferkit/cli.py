@@ -60,6 +60,15 @@ def _add_data(sub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.add_argument("--no-cache", action="store_true", help="decode the source even if a cached copy exists")
     s.set_defaults(run=_run_data)
+    a = data_sub.add_parser(
+        "augment", help="save a picture of the training augmentation applied to faces of PATH",
+        description="Save a grid of training faces, one per emotion, each with several random augmentations "
+                    "drawn exactly as training draws them (settings from a config and key=value overrides).")
+    a.add_argument("path", metavar="PATH", help="the dataset")
+    a.add_argument("--save", metavar="FILE", required=True, help="PNG to write")
+    a.add_argument("--config", metavar="YAML", help="take the augmentation settings from this training preset")
+    a.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. rotation=20 fill=reflection")
+    a.set_defaults(run=_run_data_augment)
 
 
 def _run_data(args) -> int:
@@ -70,6 +79,18 @@ def _run_data(args) -> int:
 
     summary = summarize(load_dataset(args.path, use_cache=not args.no_cache), ferplus=args.ferplus)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
+    return 0
+
+
+def _run_data_augment(args) -> int:
+    from ferkit.config import TrainConfig, apply_overrides, load_config, parse_overrides
+    from ferkit.data import load_dataset
+    from ferkit.training.augment import AugmentConfig
+    from ferkit.training.preview import augmentation_figure
+
+    config = load_config(args.config, [f"data={args.path}", *args.overrides]) if args.config else \
+        apply_overrides(TrainConfig(data=args.path), parse_overrides(args.overrides)).validate()
+    print(augmentation_figure(load_dataset(args.path), args.save, AugmentConfig.from_config(config)))
     return 0
 
 
@@ -223,4 +244,119 @@ def _run_export(args) -> int:
     if check.max_abs_diff > 1e-4 or not check.same_top1:
         print("ferkit: error: the export does not reproduce PyTorch within 1e-4", file=sys.stderr)
         return 1
+    return 0
+
+
+@command
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="measure a model on a dataset split and write a report folder (JSON, Markdown, HTML)",
+        description="Measure a model on one split and write OUT/metrics.json, OUT/figures/*.png, OUT/report.md and "
+                    "a self-contained OUT/report.html: accuracy (plain, flip TTA, de-duplicated, FER+), loss, "
+                    "top-2, calibration, per-class table, confusion matrix, training curves, reliability, "
+                    "confident mistakes, Grad-CAM and, with --photos, real photos.")
+    p.add_argument("--model", metavar="PATH", help="ferkit checkpoint (.pt) (default: the model shipped with ferkit)")
+    p.add_argument("--data", metavar="PATH", required=True,
+                   help="dataset: FER2013 .csv/.csv.gz (needed for --ferplus), images .zip or folder, AffectNet")
+    p.add_argument("--ferplus", metavar="PATH", help="fer2013new.csv: also score against FER+ majority labels")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test",
+                   help="split to measure (default: test, FER2013's PrivateTest)")
+    p.add_argument("--photos", metavar="ZIP_OR_DIR",
+                   help="real photos (zip or folder, optionally with a legend.csv of weak labels) for 'in the wild'")
+    p.add_argument("--out", metavar="DIR", help="report folder (default: reports/<model name>-<split>)")
+    p.add_argument("--limit", type=_positive_int, metavar="N",
+                   help="quick look: only the split's first N faces (numbers not comparable with full runs)")
+    p.add_argument("--model-card", nargs="?", const="docs/MODEL_CARD.md", metavar="PATH",
+                   help="also write the model card from the report's metrics.json (default PATH: docs/MODEL_CARD.md)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _evaluate_command(args, out: str) -> str:
+    """The command line that reproduces this report, options in a fixed order."""
+    import shlex
+
+    words = ["ferkit", "evaluate"]
+    for flag, value in (("--model", args.model), ("--data", args.data), ("--ferplus", args.ferplus),
+                        ("--split", args.split), ("--photos", args.photos), ("--out", out), ("--limit", args.limit),
+                        ("--model-card", args.model_card)):
+        if value is not None:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+def _run_evaluate(args) -> int:
+    from pathlib import Path
+
+    from ferkit.evaluation.model_card import write_model_card
+    from ferkit.evaluation.report import default_report_dir, evaluate, write_report
+
+    out = args.out or str(default_report_dir(args.model, args.split))
+    progress = not args.no_progress and sys.stderr.isatty()
+    evaluation = evaluate(args.model, args.data, ferplus=args.ferplus, split=args.split, photos=args.photos,
+                          limit=args.limit or 0, progress=progress, command=_evaluate_command(args, out))
+    out = Path(out)
+    write_report(evaluation, out, progress=progress)
+    m = evaluation.to_dict()
+    print(f"{m['model']['file']} on {m['n']} {args.split} faces{' (--limit: a quick look)' if args.limit else ''}: "
+          f"accuracy {m['accuracy']:.4f} (flip TTA {m['accuracy_tta']:.4f}"
+          + (f", de-duplicated {m['accuracy_dedup']:.4f}" if m["accuracy_dedup"] is not None else "")
+          + (f", FER+ {m['accuracy_ferplus']:.4f}" if m["accuracy_ferplus"] is not None else "")
+          + f"), top-2 {m['top2_accuracy']:.4f}, ECE {m['ece']:.4f} (uncalibrated {m['ece_uncalibrated']:.4f})")
+    if m["wild"] is not None:
+        w = m["wild"]
+        weak = "n/a" if w["weak_accuracy"] is None else f"{w['weak_accuracy']:.4f}"
+        print(f"in the wild: faces in {w['photos_with_face']} of {w['photos']} photos; agreement with weak labels "
+              f"{weak} on {w['weakly_labelled_scored']}")
+    print(f"report: {out / 'report.html'} ({evaluation.seconds:.0f} s)")
+    if args.model_card:
+        print(f"model card: {write_model_card(out, args.model_card)}")
+    return 0
+
+
+@command
+def _add_explain(sub) -> None:
+    p = sub.add_parser("explain", help="Grad-CAM: where the model looks in each face of an image",
+                       description="Detect the faces of IMAGE, classify them, and draw the Grad-CAM map of each "
+                                   "face's predicted class (last conv stage) over the image.")
+    p.add_argument("image", metavar="IMAGE", help="an image file")
+    p.add_argument("--save", metavar="OUT.png", help="image to write (default: <IMAGE name>_gradcam.png here)")
+    p.add_argument("--model", metavar="PATH", help="ferkit checkpoint (.pt) (default: the model shipped with ferkit)")
+    p.add_argument("--detector", metavar="NAME", help="face detector: yuface (default) or haar")
+    p.add_argument("--crops", action="store_true", help="the image is already a face crop: skip detection")
+    p.set_defaults(run=_run_explain)
+
+
+def _run_explain(args) -> int:
+    from pathlib import Path
+
+    from ferkit.evaluation.explain import explain
+
+    options = {"detector": args.detector} if args.detector else {}
+    explanation = explain(args.image, args.model, crops=args.crops, **options)
+    for i, face in enumerate(explanation.result.faces):
+        b = face.box
+        print(f"face {i} at x={b.x} y={b.y} w={b.w} h={b.h}: {face.label} {face.confidence:.0%} "
+              f"(Grad-CAM of {face.label})")
+    print(f"wrote {explanation.save(args.save or f'{Path(args.image).stem}_gradcam.png')}")
+    return 0
+
+
+@command
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="main metrics of several evaluation reports side by side",
+                       description="Print the main metrics of several 'ferkit evaluate' report folders side by side "
+                                   "('*': best of the row).")
+    p.add_argument("reports", nargs="+", metavar="REPORT_DIR", help="report folders (or their metrics.json)")
+    p.add_argument("--save", metavar="FILE.png", help="also write a bar chart")
+    p.set_defaults(run=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from ferkit.evaluation.compare import compare_reports
+
+    comparison = compare_reports(args.reports)
+    print(comparison.to_text())
+    if args.save:
+        print(f"wrote {comparison.plot(args.save)}")
     return 0

@@ -22,6 +22,11 @@ class AugmentConfig:
     zoom: float = 0.1  # scale drawn from [1 - zoom, 1 + zoom]
     fill: str = "border"  # grid_sample padding: border (Keras "nearest"), reflection, zeros (constant)
 
+    @classmethod
+    def from_config(cls, config) -> AugmentConfig:
+        """The augmentation fields of a ``TrainConfig`` (same names)."""
+        return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
+
 
 def random_affine(n: int, config: AugmentConfig, generator: torch.Generator | None = None,
                   device: torch.device | str = "cpu") -> torch.Tensor:

@@ -46,7 +46,7 @@ class FaceModule(L.LightningModule):
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.normalization = dict(DEFAULT_NORMALIZATION)
-        self.augment_config = AugmentConfig(config.flip, config.shift, config.rotation, config.zoom, config.fill)
+        self.augment_config = AugmentConfig.from_config(config)
         self.train_metrics = epoch_metrics().clone(prefix="train/")
         self.val_metrics = epoch_metrics().clone(prefix="val/")
 
