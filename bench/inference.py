@@ -10,6 +10,7 @@ Measures, on this machine's CPU cores:
   - video frames/s at 640x480 through ``ferkit predict``'s pipeline (decode, detect,
     classify, track), on a video made from the photos with cv2.VideoWriter;
   - the cold start of ``ferkit predict <sample>`` in a new process, per backend;
+  - the crop margin that reproduces FER2013's framing, per detector (no model needed);
   - with ``--margins``: top-1 agreement with the photos' weak labels per crop margin
     (meaningful only with a trained model).
 Without ``--model`` it uses the shipped model, or a random-weight resnet_swish_s
@@ -37,6 +38,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTOS = REPO.parent / "shared" / "data" / "photos" / "facial_expressions_sample.zip"
+FER_IMAGES = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_images.zip"
 FRAME = (480, 640)  # (height, width) of the frames measured
 
 
@@ -173,6 +175,38 @@ def bench_agreement(model: Path, images: list[np.ndarray]) -> dict:
             "same_top1": bool((p_torch.argmax(1) == p_onnx.argmax(1)).all())}
 
 
+def bench_framing(fer_images: Path, count: int = 600) -> dict:
+    """The crop margin that reproduces FER2013's framing, per detector, with no model involved.
+
+    Each FER2013 test face is enlarged 4x and padded with its own edge pixels, so the
+    detector sees a whole face with surroundings; the margin that turns the detector's
+    box into the original 48x48 square is ``(image side / box side - 1) / 2``.
+    """
+    from ferkit.inference.detectors import create_detector
+
+    with zipfile.ZipFile(fer_images) as z:
+        names = sorted(n for n in z.namelist() if "PrivateTest" in n and n.endswith(".jpg"))
+        chosen = np.random.default_rng(0).choice(len(names), count, replace=False)
+        faces = [cv2.imdecode(np.frombuffer(z.read(names[i]), np.uint8), cv2.IMREAD_GRAYSCALE) for i in chosen]
+    scale, pad = 4, 96
+    out = {}
+    for name in ("yuface", "haar"):
+        detector = create_detector(name, max_side=0)
+        margins, shift_y = [], []
+        for face in faces:
+            big = cv2.resize(face, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            boxes = detector.detect(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
+            if boxes:
+                b, side = boxes[0], big.shape[0]
+                margins.append((side / max(b.w, b.h) - 1) / 2)
+                shift_y.append((b.y + b.h / 2 - pad - side / 2) / side)
+        out[name] = {"faces": len(faces), "found": len(margins),
+                     "margin_median": round(float(np.median(margins)), 3),
+                     "margin_iqr": [round(float(q), 3) for q in np.percentile(margins, [25, 75])],
+                     "box_centre_minus_crop_centre_y": round(float(np.median(shift_y)), 3)}
+    return out
+
+
 def bench_margins(model: Path, names: list[str], images: list[np.ndarray], labels: dict[str, str],
                   margins: list[float]) -> dict:
     from ferkit.inference.recognizer import Recognizer
@@ -200,6 +234,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="checkpoint (default: the shipped one, else random resnet_swish_s)")
     parser.add_argument("--photos", type=Path, default=PHOTOS)
+    parser.add_argument("--fer-images", type=Path, default=FER_IMAGES,
+                        help="FER2013 images zip, for the framing measurement (skipped when missing)")
     parser.add_argument("--margins", default="", help="comma-separated crop margins to compare on the weak labels")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
@@ -239,6 +275,8 @@ def main() -> None:
         "cold_start_predict_sample": bench_cold_start(model, tmp / "cache"),
         "onnx_vs_torch_on_photos": bench_agreement(model, images),
     }
+    if args.fer_images.is_file():
+        result["crop_margin_matching_fer2013"] = bench_framing(args.fer_images)
     if args.margins:
         result["margin_vs_weak_labels"] = bench_margins(model, names, images, labels,
                                                         [float(m) for m in args.margins.split(",")])
