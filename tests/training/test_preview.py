@@ -17,5 +17,5 @@ def test_augmentation_figure_is_a_png(tmp_path):
 
 def test_cli_bad_override_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ferkit", "data", "augment", str(tmp_path / "missing.csv"),
-                           "--save", str(tmp_path / "x.png"), "fill=wavy"], capture_output=True, text=True)
+                           "fill=wavy", "--save", str(tmp_path / "x.png")], capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.strip() == "ferkit: error: fill must be border, reflection or zeros"
