@@ -1,0 +1,45 @@
+"""A model's training curves: per-epoch train and val figures, from its checkpoint or its run's log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# (metric key suffix, title) of each curve the report draws; keys are "train/<suffix>" and "val/<suffix>".
+CURVES: tuple[tuple[str, str], ...] = (
+    ("acc", "accuracy"),
+    ("loss", "loss (cross-entropy)"),
+    ("precision", "precision (macro)"),
+    ("recall", "recall (macro)"),
+    ("auroc", "AUC (macro one-vs-rest)"),
+)
+
+
+def training_history(checkpoint) -> tuple[list[dict[str, float]], str]:
+    """Per-epoch metrics of the run that produced a checkpoint, and where they were read.
+
+    The history saved inside the checkpoint comes first; a checkpoint without one
+    falls back to ``<run_dir>/logs/metrics.csv`` when its run folder is still there.
+
+    Args:
+        checkpoint: a ``ferkit.training.checkpoint.Checkpoint``.
+
+    Returns:
+        (epochs, source): one dict per epoch with keys like ``train/acc`` and ``val/loss``,
+        and ``"checkpoint"``, the log's path, or ``""`` when neither has any.
+    """
+    history = checkpoint.metrics.get("history") or []
+    if history:
+        return list(history), "checkpoint"
+    if checkpoint.run_dir:
+        from ferkit.training.finalize import read_history
+
+        log_history = read_history(Path(checkpoint.run_dir))
+        if log_history:
+            return log_history, str(Path(checkpoint.run_dir) / "logs" / "metrics.csv")
+    return [], ""
+
+
+def curve(history: list[dict[str, float]], key: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one metric, skipping epochs that did not log it."""
+    points = [(int(e.get("epoch", i)), float(e[key])) for i, e in enumerate(history) if key in e]
+    return [p[0] for p in points], [p[1] for p in points]
