@@ -1,0 +1,123 @@
+"""evaluate() and write_report() in-process on the generated dataset, photos and checkpoints."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from ferkit.data import load_dataset
+from ferkit.evaluation.logits import face_logits
+from ferkit.evaluation.model_card import write_model_card
+from ferkit.evaluation.report import EvaluationError, evaluate, load_metrics, write_report
+from ferkit.training.checkpoint import load_checkpoint
+
+N_TEST, N_LEAKED, N_TRAIN, N_VAL = 42, 4, 70, 35
+FIGURES = {"confusion_matrix", "training_curves", "reliability", "mistakes", "gradcam", "in_the_wild"}
+
+
+@pytest.fixture(scope="module")
+def evaluation(checkpoint, fer_csv, ferplus_csv, photos):
+    return evaluate(checkpoint, fer_csv, ferplus=ferplus_csv, photos=photos, command="test")
+
+
+@pytest.fixture(scope="module")
+def report(evaluation, tmp_path_factory):
+    return write_report(evaluation, tmp_path_factory.mktemp("report") / "out")
+
+
+def test_figures_agree_with_the_model_run_by_hand(evaluation, checkpoint, fer_csv, ferplus_majority):
+    ckpt = load_checkpoint(checkpoint)
+    test = load_dataset(fer_csv).by_split("test")
+    logits = face_logits(ckpt.build_model(), test.faces, ckpt.normalization)
+    pred = logits.argmax(1).numpy()
+    m = evaluation.to_dict()
+    assert m["n"] == N_TEST and m["split"] == "test"
+    assert m["accuracy"] == pytest.approx((pred == test.labels).mean(), abs=1e-5)
+    # the leaked faces are the first test faces
+    assert m["n_dedup"] == N_TEST - N_LEAKED
+    assert m["accuracy_dedup"] == pytest.approx((pred == test.labels)[N_LEAKED:].mean(), abs=1e-5)
+    # FER+: rows without a majority are left out, the others scored against the FER+ label
+    rows = range(N_TRAIN + N_VAL, N_TRAIN + N_VAL + N_TEST)
+    ferplus = np.array([-1 if ferplus_majority(r) is None else ferplus_majority(r) for r in rows])
+    assert m["n_ferplus"] == (ferplus >= 0).sum()
+    assert m["accuracy_ferplus"] == pytest.approx((pred == ferplus)[ferplus >= 0].mean(), abs=1e-5)
+    tta = face_logits(ckpt.build_model(), test.faces, ckpt.normalization, tta=True)
+    assert m["accuracy_tta"] == pytest.approx((tta.argmax(1).numpy() == test.labels).mean(), abs=1e-5)
+    assert m["temperature"] == pytest.approx(1.5) and m["temperature_source"].startswith("checkpoint")
+    assert np.array(m["confusion_matrix"]).sum() == N_TEST
+    assert m["model"]["sha256"] and len(m["model"]["sha256"]) == 64
+    assert m["training"]["history_source"] == "checkpoint" and m["training"]["epochs_logged"] == 4
+
+
+def test_metrics_json_has_the_issue_fields(report):
+    m = json.loads((report / "metrics.json").read_text())
+    for key in ("accuracy", "accuracy_tta", "accuracy_dedup", "accuracy_ferplus", "loss", "top2_accuracy", "ece",
+                "ece_uncalibrated", "temperature", "per_class", "confusion_matrix", "n", "split"):
+        assert key in m, key
+    assert m["ece_bins"] == 15
+    assert set(m["per_class"]["happy"]) == {"precision", "recall", "f1", "support", "auroc"}
+    assert m["model"]["name"] == "resnet_swish_xs" and m["model"]["file"] == "tiny.pt"
+    assert m["wild"]["photos"] == 5 and m["wild"]["unmapped_weak_labels"] == {"confused": 1}
+    assert set(m["figures"]) == FIGURES
+    assert load_metrics(report) == m
+
+
+def test_report_pages_show_every_figure(report):
+    for name in FIGURES:
+        png = (report / "figures" / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
+    md = (report / "report.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert sorted(linked) == sorted(f"figures/{n}.png" for n in FIGURES)
+    for heading in ("Confusion matrix", "Classification report", "Training curves", "Calibration",
+                    "Most confident mistakes", "Where the model looks", "In the wild"):
+        assert f"## {heading}" in md
+    assert "weak" in md.split("## In the wild")[1]
+    html = (report / "report.html").read_text()
+    # self-contained: every figure inlined, nothing fetched
+    assert html.count('src="data:image/png;base64,') == len(FIGURES)
+    assert not re.search(r'(src|href)="(?!data:)', html)
+    assert "<table>" in html and "happy" in html
+
+
+def test_model_card_numbers_come_from_metrics_json(report, tmp_path):
+    card = write_model_card(report, tmp_path / "docs" / "MODEL_CARD.md")
+    text = card.read_text()
+    m = load_metrics(report)
+    assert f"{100 * m['accuracy']:.2f}%" in text and f"{100 * m['accuracy_dedup']:.2f}%" in text
+    assert m["model"]["sha256"] in text
+    for topic in ("Intended use", "Out of scope", "Known limitations", "Label noise", "Demographic skew",
+                  "Posed versus spontaneous"):
+        assert topic in text
+    for target in re.findall(r"\]\(([^)]+)\)", text):  # every link resolves from the card's folder
+        assert (card.parent / target).is_file(), target
+
+
+def test_limit_and_an_uncalibrated_model(uncalibrated_checkpoint, fer_csv):
+    ev = evaluate(uncalibrated_checkpoint, fer_csv, limit=10)
+    m = ev.to_dict()
+    assert m["n"] == 10 and m["data"]["limit"] == 10
+    # T = 1 in the checkpoint: fitted here on val, which lowers the val NLL
+    assert m["temperature_source"].startswith("fitted here") and m["temperature"] != 1.0
+    assert m["accuracy_ferplus"] is None and m["wild"] is None
+    assert m["training"]["history_source"].endswith("metrics.csv")
+
+
+def test_val_split_and_errors(checkpoint, fer_csv, tmp_path):
+    ev = evaluate(checkpoint, fer_csv, split="val", limit=7)
+    assert ev.metrics.n == 7 and ev.dedup is not None
+    only_train = tmp_path / "train_only.csv"
+    only_train.write_text("\n".join(fer_csv.read_text().splitlines()[:6]) + "\n")
+    with pytest.raises(EvaluationError, match="no test faces"):
+        evaluate(checkpoint, only_train)
+    with pytest.raises(EvaluationError, match="unknown split"):
+        evaluate(checkpoint, fer_csv, split="dev")
+    with pytest.raises(EvaluationError, match="no metrics.json"):
+        load_metrics(tmp_path)
+
+
+def test_probabilities_are_calibrated_ones(evaluation):
+    expected = (evaluation.logits / 1.5).softmax(1).numpy()
+    np.testing.assert_allclose(evaluation.probs, expected, rtol=1e-5)
+    assert evaluation.cams.shape == (sum(len(e) for e in evaluation.examples), 48, 48)
