@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,10 @@ from ferkit.errors import FerkitError
 from ferkit.inference.crop import DEFAULT_MARGIN, square_around
 from ferkit.inference.detectors import DEFAULT_DETECTOR
 from ferkit.inference.results import ImageResult
+
+
+# (top, right) white border around a face crop: room for the label and the 7 probability bars.
+CROP_PAD = (40, 140)
 
 
 class ExplainError(FerkitError, ValueError):
@@ -50,10 +54,13 @@ class Explanation:
         canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[:, :, :3].copy()
         grey = to_grey(canvas)
         height, width = grey.shape
+        if self.crops:  # the face is the whole image: add room above and right for the label and the bars
+            canvas = cv2.copyMakeBorder(overlay(grey, self.cams[0], alpha), CROP_PAD[0], 0, 0, CROP_PAD[1],
+                                        cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            face = self.result.faces[0]
+            moved = replace(face, box=replace(face.box, y=face.box.y + CROP_PAD[0]))
+            return ImageResult(self.result.source, [moved], canvas).plot(probabilities=True)
         for face, cam in zip(self.result.faces, self.cams):
-            if self.crops:
-                canvas = overlay(grey, cam, alpha)
-                break
             x0, y0, side = square_around(face.box, self.margin)
             cam_full = cv2.resize(cam, (side, side), interpolation=cv2.INTER_LINEAR)
             # The crop's square may reach past the image's edges: blend only the part inside.

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.evaluation import plots
+from ferkit.evaluation.metrics import rounded
 from ferkit.evaluation.report import CAM_PER_CLASS, MISTAKES_PER_CLASS, WILD_SHOWN, Evaluation
 from ferkit.labels import EMOTIONS
 
@@ -125,7 +126,7 @@ def _wild_figure(ev: Evaluation, path: Path) -> Path | None:
         face = photo.result.faces[0]
         panels.append((_shrink(photo.result.plot(probabilities=False)),
                        f"{weak}\npredicted: {face.label} {face.confidence:.0%}", colour, face.probs))
-    acc = ev.wild.weak_accuracy
+    acc = rounded(ev.wild.weak_accuracy)  # as in metrics.json and the tables
     title = (f"In the wild: {len(shown)} of {len(ev.wild.photos)} photos; agreement with the weak labels "
              f"{pct(acc)} over {ev.wild.scored} photos (weak labels: noisy, crowd-sourced)")
     return plots.photos_figure(panels, path, title)

@@ -77,7 +77,8 @@ class Evaluation:
         temperature_source: where the temperature came from.
         dedup: (N,) faces with no pixel-identical copy in train; None for the train split.
         ferplus_labels: (N,) FER+ majority label, -1 where FER+ has none; None without FER+.
-        history: the training curves, and where they were read.
+        history: the training curves, one dict per epoch (``ferkit.evaluation.history``).
+        history_source: where they were read: ``checkpoint``, the run's log, or ``""``.
         examples: per class, indices of the faces Grad-CAM explains; ``cams`` holds their maps in that order.
         wild: the photo set's results, when one was given.
         command: the command line that produced it, for the report's reproducibility note.
@@ -185,10 +186,10 @@ def _run_config(run_dir: str) -> dict | None:
     return loaded if isinstance(loaded, dict) else None
 
 
-def _bar(total: int, desc: str, enabled: bool):
+def _bar(total: int, desc: str, enabled: bool, unit: str = "face"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="face", disable=not enabled, leave=True, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=True, dynamic_ncols=True)
 
 
 def _logits(model, faces: np.ndarray, normalization: dict, bar) -> torch.Tensor:
@@ -309,7 +310,7 @@ def _wild(model_path: Path, photos: str | Path, progress: bool) -> WildEvaluatio
     with ImageTree(photos) as tree:
         total = len(tree.images())
     recognizer = Recognizer(model_path, backend="torch")
-    with _bar(total, "photos", progress) as bar:
+    with _bar(total, "photos", progress, unit="photo") as bar:
         return evaluate_photos(recognizer, photos, keep_images=WILD_SHOWN, on_photo=bar.update)
 
 
@@ -330,7 +331,7 @@ def write_report(evaluation: Evaluation, out: str | Path, progress: bool = False
     (out / FIGURES).mkdir(parents=True, exist_ok=True)
     jobs = figure_jobs(evaluation)
     figures = {}
-    with _bar(len(jobs), "figures", progress) as bar:
+    with _bar(len(jobs), "figures", progress, unit="figure") as bar:
         for name, draw in jobs.items():
             stale = out / FIGURES / f"{name}.png"
             stale.unlink(missing_ok=True)
