@@ -116,8 +116,8 @@ def model_card_text(metrics: dict, report_dir: Path, card: Path) -> str:
         f"{arch.get('widths', '?')} and depths {arch.get('depths', '?')}; {model['parameters']:,} parameters.",
         f"- **Input**: a {model['input_size'][0]}x{model['input_size'][1]} grey face crop, pixels scaled to [0, 1] "
         f"then normalised with mean {model.get('normalization', {}).get('mean', '?')} and std "
-        f"{model.get('normalization', {}).get('std', '?')}. In `ferkit predict` the crop comes from the face "
-        "detector's box, squared and widened by a margin.",
+        f"{model.get('normalization', {}).get('std', '?')}. In `ferkit predict` the crop is the square around "
+        "the face detector's box (`ferkit.inference.crop`).",
         "- **Output**: probabilities of the classes, calibrated by temperature scaling "
         f"(T = {num(m['temperature'], 3)}).",
         f"- **File**: `{model['file']}`, SHA-256 `{model['sha256']}`, written by ferkit {model['written_by_ferkit']}.",
@@ -171,10 +171,10 @@ def model_card_text(metrics: dict, report_dir: Path, card: Path) -> str:
           if m.get("n_dedup") is not None else []),
         f"- **Unequal classes.** Recall ranges from {pct(worst[1]['recall'])} ({worst[0]}) to "
         f"{pct(best[1]['recall'])} ({best[0]}); disgust is by far the rarest class of FER2013's training faces.",
-        "- **Demographic skew.** FER2013 was collected by image search with English keywords: it over-represents "
-        "adults with lighter skin and under-represents children, older people and darker skin tones. The "
-        "dataset has no demographic labels, so accuracy per group is unmeasured and may be markedly lower for "
-        "under-represented groups.",
+        "- **Demographic skew.** FER2013 was gathered by web image search with English keywords; such "
+        "collections skew towards adults and lighter skin tones, with few children, older people and darker "
+        "skin tones. The dataset has no demographic labels, so accuracy per group is unmeasured here and may be "
+        "markedly lower for under-represented groups.",
         "- **Posed versus spontaneous faces.** Web images are often posed or exaggerated expressions. Everyday, "
         "spontaneous expressions are subtler and culturally varied; expect lower accuracy on them"
         + (f" (the agreement with weak labels on real photos is {pct(w['weak_accuracy'])})."

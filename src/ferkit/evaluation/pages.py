@@ -100,8 +100,8 @@ def _gradcam_figure(ev: Evaluation, path: Path) -> Path:
         rows.append(cells)
     return plots.face_grid_figure(
         rows, list(EMOTIONS), path,
-        f"Grad-CAM of the predicted class on the last conv stage, {CAM_PER_CLASS} faces per true class "
-        "(red: most evidence; caption green when right)", note_empty="no faces")
+        f"Grad-CAM of the predicted class (last conv stage), {CAM_PER_CLASS} faces per true class\n"
+        "red: most evidence; caption green when the prediction is right", note_empty="no faces")
 
 
 def _shrink(image: np.ndarray, side: int = 400) -> np.ndarray:
