@@ -16,6 +16,16 @@ _LAZY = {
     "read_image": "ferkit.inference.media",
     "sample_image_path": "ferkit.inference.media",
     "export_onnx": "ferkit.inference.onnx_export",
+    "evaluate": "ferkit.evaluation.report",
+    "write_report": "ferkit.evaluation.report",
+    "explain": "ferkit.evaluation.explain",
+    "compare_reports": "ferkit.evaluation.compare",
+    "load_dataset": "ferkit.data",
+    "load_checkpoint": "ferkit.training.checkpoint",
+    "load_config": "ferkit.config",
+    "train": "ferkit.training.run",
+    "create_model": "ferkit.models",
+    "EMOTIONS": "ferkit.labels",
 }
 
 
