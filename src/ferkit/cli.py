@@ -360,3 +360,54 @@ def _run_compare(args) -> int:
     if args.save:
         print(f"wrote {comparison.plot(args.save)}")
     return 0
+
+
+@command
+def _add_serve(sub) -> None:
+    from ferkit.serve.config import ServeConfig  # a plain dataclass: no web framework is imported
+
+    d = ServeConfig()
+    p = sub.add_parser("serve", help="serve the model over HTTP: a JSON API and a web page",
+                       description="Serve /v1/predict (JSON), /v1/health, /v1/model, a web page at / and the API "
+                                   "docs at /docs. Listens on loopback unless --host says otherwise.")
+    p.add_argument("--host", default=d.host, help=f"address to listen on (default: {d.host}; 0.0.0.0 exposes it)")
+    p.add_argument("--port", type=int, default=d.port, help=f"TCP port (default: {d.port})")
+    p.add_argument("--model", metavar="PATH",
+                   help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit)")
+    p.add_argument("--backend", choices=("torch", "onnx"), help="classifier runtime (default: as ferkit predict)")
+    p.add_argument("--detector", metavar="NAME", help="default face detector (a request may name another)")
+    p.add_argument("--workers", type=_positive_int, default=d.workers, metavar="N",
+                   help=f"server processes, each loading the model (default: {d.workers})")
+    p.add_argument("--max-batch", type=_positive_int, default=d.max_batch, metavar="N",
+                   help=f"requests classified together (default: {d.max_batch}; 1: no micro-batching)")
+    p.add_argument("--max-wait-ms", type=_milliseconds, default=d.max_wait_ms, metavar="MS",
+                   help=f"how long a request waits for its batch to fill (default: {d.max_wait_ms})")
+    p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20, metavar="MB",
+                   help=f"larger uploads are refused with 413 (default: {d.max_upload_bytes / 2**20:g})")
+    p.set_defaults(run=_run_serve)
+
+
+def _milliseconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _run_serve(args) -> int:
+    from ferkit.serve.config import ServeConfig
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        print(f"ferkit: error: serving needs the serve extra ({e.name} is missing): pip install 'ferkit[serve]'",
+              file=sys.stderr)
+        return 1
+    from ferkit.serve.app import run_server
+
+    config = ServeConfig(model=args.model, backend=args.backend, detector=args.detector, host=args.host,
+                         port=args.port, workers=args.workers, max_batch=args.max_batch,
+                         max_wait_ms=args.max_wait_ms, max_upload_bytes=max(1, round(args.max_upload_mb * 2**20)))
+    run_server(config)
+    return 0
