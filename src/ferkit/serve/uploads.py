@@ -14,6 +14,7 @@ DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Room for the multipart boundaries and part headers around a file at the cap.
 _MULTIPART_SLACK = 64 * 1024
 _FILE_FIELDS = ("file", "image")
+_HOW = "send the image as a multipart file part (file=@photo.jpg) or as the raw request body"
 
 
 class UploadError(FerkitError, ValueError):
@@ -55,7 +56,10 @@ async def read_upload(request, limit: int = DEFAULT_MAX_UPLOAD_BYTES) -> Upload:
     """
     from starlette.requests import Request
 
-    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("application/x-www-form-urlencoded"):
+        raise UploadError(f"a form without a file; {_HOW}", 422)
+    multipart = kind.startswith("multipart/form-data")
     cap = limit + (_MULTIPART_SLACK if multipart else 0)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
@@ -81,7 +85,7 @@ async def read_upload(request, limit: int = DEFAULT_MAX_UPLOAD_BYTES) -> Upload:
     try:
         part = next((form[k] for k in _FILE_FIELDS if k in form and hasattr(form[k], "read")), None)
         if part is None:
-            raise UploadError("multipart form has no 'file' part; send the image as file=@photo.jpg", 422)
+            raise UploadError(f"multipart form has no 'file' part; {_HOW}", 422)
         data = await part.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         return _checked(Upload(data, part.filename or "upload", fields), limit)

@@ -1,0 +1,210 @@
+"""The HTTP API through FastAPI's TestClient: results, model card, limits and errors."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from ferkit.labels import EMOTIONS
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A 100-byte PNG whose header claims width x height pixels: decoding it would need gigabytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + _png_chunk(b"IEND", b""))
+
+
+def assert_error(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert "\n" not in body["error"] and "Traceback" not in body["error"]
+    return body["error"]
+
+
+def test_predict_multipart_matches_the_python_api(client, checkpoint, sample_bytes):
+    from ferkit import Recognizer, sample_image_path
+
+    r = client.post("/v1/predict", files={"file": ("portrait.jpg", sample_bytes, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    expected = Recognizer(checkpoint).predict(sample_image_path())
+    assert body["source"] == "portrait.jpg"
+    assert body["image"] == {"width": 512, "height": 600}
+    assert body["model"] == "tiny" and body["detector"] == "yuface" and body["tta"] is False
+    assert len(body["faces"]) == len(expected) == 1
+    face, want = body["faces"][0], expected[0].to_dict()
+    assert face["box"] == want["box"] and face["label"] == want["label"]
+    assert list(face["probabilities"]) == list(EMOTIONS)
+    assert np.allclose(list(face["probabilities"].values()), list(want["probabilities"].values()), atol=1e-5)
+    assert set(body["timing"]) == {"decode_ms", "detect_ms", "classify_ms", "total_ms"}
+    assert body["timing"]["total_ms"] >= body["timing"]["detect_ms"] > 0
+
+
+def test_predict_raw_body_with_options(client, checkpoint, sample_bytes):
+    from ferkit import Recognizer, sample_image_path
+
+    r = client.post("/v1/predict?tta=true&detector=haar", content=sample_bytes,
+                    headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["source"] == "upload" and body["tta"] is True and body["detector"] == "haar"
+    want = Recognizer(checkpoint, detector="haar", tta=True).predict(sample_image_path())
+    got = [list(f["probabilities"].values()) for f in body["faces"]]
+    assert np.allclose(got, [f.probs for f in want], atol=1e-5)
+
+
+def test_form_fields_choose_options(client, sample_bytes):
+    r = client.post("/v1/predict", files={"file": ("a.jpg", sample_bytes)}, data={"tta": "yes", "detector": "haar"})
+    assert r.json()["tta"] is True and r.json()["detector"] == "haar"
+    assert "tta must be true or false" in assert_error(
+        client.post("/v1/predict", files={"file": ("a.jpg", sample_bytes)}, data={"tta": "maybe"}), 422)
+
+
+def test_no_face_is_an_empty_list(client):
+    import cv2
+
+    blank = cv2.imencode(".png", np.full((120, 160, 3), 128, np.uint8))[1].tobytes()
+    r = client.post("/v1/predict", files={"file": ("blank.png", blank, "image/png")})
+    assert r.status_code == 200 and r.json()["faces"] == []
+    assert r.json()["image"] == {"width": 160, "height": 120}
+
+
+def test_health_and_model_card(client):
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok" and health["model"] == "tiny"
+    assert health["batching"]["max_batch"] == 16
+    card = client.get("/v1/model").json()
+    assert card["name"] == "tiny" and card["arch"] == "resnet_swish_xs"
+    assert card["classes"] == list(EMOTIONS) and card["input_size"] == [48, 48]
+    assert card["test_accuracy"] == pytest.approx(0.6125)
+    assert card["temperature"] == pytest.approx(1.0)
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in card["colours"].values())
+
+
+def test_docs_and_openapi(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/predict", "/v1/health", "/v1/model"} <= set(spec["paths"])
+    body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body
+
+
+def test_page_is_served_and_needs_no_cdn(client):
+    from ferkit.serve.app import STATIC
+
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+    for name in ("index.html", "app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+        text = (STATIC / name).read_text()
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//|@import|https?://[^\"' ]*\.(js|css)", text), name
+
+
+def test_upload_over_the_cap_is_413(client):
+    big = b"\xff\xd8" + bytes(2_100_000)
+    assert "upload too large" in assert_error(client.post("/v1/predict", content=big), 413)
+    assert "upload too large" in assert_error(
+        client.post("/v1/predict", files={"file": ("big.jpg", big, "image/jpeg")}), 413)
+
+
+def test_default_cap_is_10_mb(checkpoint):
+    from fastapi.testclient import TestClient
+
+    from ferkit.serve.app import create_app
+
+    with TestClient(create_app(model=str(checkpoint), max_batch=1)) as c:
+        assert_error(c.post("/v1/predict", content=bytes(10 * 2**20 + 1)), 413)
+        # just under the cap passes the size check and fails as a non-image instead
+        assert_error(c.post("/v1/predict", content=bytes(10 * 2**20)), 415)
+
+
+def test_decompression_bomb_is_413_before_decoding(client):
+    data = bomb_png(20_000, 20_000)
+    assert len(data) < 200
+    message = assert_error(client.post("/v1/predict", files={"file": ("bomb.png", data, "image/png")}), 413)
+    assert message.startswith("bomb.png: image too large")
+
+
+@pytest.mark.parametrize("data, status, words", [
+    (b"", 422, "empty upload"),
+    (b"emotion,pixels\n0,1 2 3\n", 415, "not an image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 415, "not an image"),  # a signature but no header chunk
+])
+def test_bad_images_are_one_line_errors(client, data, status, words):
+    assert words in assert_error(client.post("/v1/predict", files={"file": ("x.jpg", data)}), status)
+
+
+def test_truncated_images_are_422(client, sample_bytes):
+    import cv2
+
+    message = assert_error(client.post("/v1/predict", content=sample_bytes[: len(sample_bytes) // 2]), 422)
+    assert message.startswith("upload: ")
+    png = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
+    assert "corrupt or truncated" in assert_error(client.post("/v1/predict", content=png[: len(png) // 2]), 422)
+
+
+def test_form_without_a_file_is_422(client):
+    assert "no 'file' part" in assert_error(client.post("/v1/predict", files={"note": (None, "hi")}), 422)
+    assert "a form without a file" in assert_error(client.post("/v1/predict", data={"tta": "true"}), 422)
+
+
+def test_malformed_form_is_400(client):
+    r = client.post("/v1/predict", content=b"--x\r\nnot a part",
+                    headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code in (400, 422) and set(r.json()) == {"error"}
+
+
+def test_unknown_detector_and_route(client, sample_bytes):
+    assert "unknown face detector 'nope'" in assert_error(
+        client.post("/v1/predict?detector=nope", content=sample_bytes), 422)
+    assert_error(client.get("/v1/nothing"), 404)
+    assert_error(client.get("/v1/predict"), 405)
+
+
+def test_a_bug_answers_500_without_traceback(checkpoint, sample_bytes, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from ferkit.serve.app import create_app
+
+    app = create_app(model=str(checkpoint))
+
+    def broken(*args):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(app.state.service.recognizer, "crop", broken)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        message = assert_error(c.post("/v1/predict", content=sample_bytes), 500)
+    assert "secret" not in message
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda tmp: tmp / "absent.pt", "no such model file"),
+    (lambda tmp: tmp, "is a folder"),
+    (lambda tmp: (tmp / "notes.pt").write_text("hello") and tmp / "notes.pt", "not a readable PyTorch checkpoint"),
+])
+def test_a_bad_model_stops_the_app_with_one_line(tmp_path, make, words):
+    from ferkit.errors import FerkitError
+    from ferkit.serve.app import create_app
+
+    with pytest.raises(FerkitError) as caught:
+        create_app(model=str(make(tmp_path)))
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_page_through_real_server_and_cli(server, sample_bytes):
+    import httpx
+
+    r = httpx.post(f"{server}/v1/predict", files={"file": ("p.jpg", io.BytesIO(sample_bytes), "image/jpeg")})
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    assert httpx.get(server).headers["content-type"].startswith("text/html")
