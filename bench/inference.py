@@ -1,6 +1,6 @@
 """Inference speed and face-finding on the shared photos; prints JSON.
 
-    python bench/inference.py [--model PATH] [--photos ZIP] [--margins 0,0.1,0.2] [--out FILE]
+    python bench/inference.py [--model PATH] [--photos ZIP] [--margins 0,0.1,0.2] [--timing-photos N] [--out FILE]
 
 Measures, on this machine's CPU cores:
   - classification faces/s at batch 1 and 256, per backend (torch and ONNX Runtime
@@ -237,7 +237,9 @@ def main() -> None:
     parser.add_argument("--fer-images", type=Path, default=FER_IMAGES,
                         help="FER2013 images zip, for the framing measurement (skipped when missing)")
     parser.add_argument("--margins", default="", help="comma-separated crop margins to compare on the weak labels")
-    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--timing-photos", type=int, default=0,
+                        help="time detect+classify and video on the first N photos only (0: all 270)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here (updated after every section)")
     args = parser.parse_args()
 
     from ferkit.inference.backends import default_model_file
@@ -263,29 +265,38 @@ def main() -> None:
     rng = np.random.default_rng(0)
     faces = rng.integers(0, 256, (256, 48, 48), dtype=np.uint8)
 
+    timed = slice(0, args.timing_photos or None)  # a subset keeps the run short on busy cores
     result = {
         "machine": {"cpu_cores": cores, "processor": platform.processor() or platform.machine(),
                     "load_average_before": [round(x, 2) for x in load_before],
                     "note": "torch threads and ONNX Runtime intra-op threads = cpu_cores; yuface runs 1 OpenMP thread"},
         "model": {"path": model_note, "arch": load_checkpoint(model).arch},
-        "classification": bench_classify(model, cores, faces),
-        "detection": bench_detectors(images),
-        "detect_and_classify": bench_pipeline(model, cores, images, frames),
-        "video_640x480": bench_video(model, cores, frames, tmp),
-        "cold_start_predict_sample": bench_cold_start(model, tmp / "cache"),
-        "onnx_vs_torch_on_photos": bench_agreement(model, images),
+        "timed_photos": len(images[timed]),
+    }
+    sections = {
+        "detection": lambda: bench_detectors(images),
+        "onnx_vs_torch_on_photos": lambda: bench_agreement(model, images),
+        "classification": lambda: bench_classify(model, cores, faces),
+        "detect_and_classify": lambda: bench_pipeline(model, cores, images[timed], frames[timed]),
+        "video_640x480": lambda: bench_video(model, cores, frames[timed], tmp),
+        "cold_start_predict_sample": lambda: bench_cold_start(model, tmp / "cache"),
     }
     if args.fer_images.is_file():
-        result["crop_margin_matching_fer2013"] = bench_framing(args.fer_images)
+        sections["crop_margin_matching_fer2013"] = lambda: bench_framing(args.fer_images)
     if args.margins:
-        result["margin_vs_weak_labels"] = bench_margins(model, names, images, labels,
-                                                        [float(m) for m in args.margins.split(",")])
+        margins = [float(m) for m in args.margins.split(",")]
+        sections["margin_vs_weak_labels"] = lambda: bench_margins(model, names, images, labels, margins)
+    for name, measure in sections.items():
+        start = time.perf_counter()
+        result[name] = measure()
+        print(f"{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        if args.out:  # what is measured survives a run stopped half-way
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-
 
 if __name__ == "__main__":
     main()
