@@ -126,7 +126,7 @@ def test_bad_models_are_refused_everywhere(model_case, bad_models, corpus, capfd
 
 def test_pickle_checkpoint_is_refused_by_the_serve_command(bad_models):
     run = subprocess.run([sys.executable, "-m", "ferkit", "serve", "--model", str(bad_models["pickle_runs_code"]),
-                          "--port", "0"], capture_output=True, text=True, timeout=60)
+                          "--port", "0"], capture_output=True, text=True, timeout=180)
     assert run.returncode == 1 and run.stdout == ""
     errors = [line for line in run.stderr.splitlines() if line.startswith("ferkit: error: ")]
     assert len(errors) == 1 and "refused to load" in errors[0] and "Traceback" not in run.stderr
