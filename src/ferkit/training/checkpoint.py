@@ -7,6 +7,7 @@ with ``torch.load(path, weights_only=True)``: opening one never runs code.
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,13 +109,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, expected a ferkit .pt model file")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        reason = str(e).strip().splitlines()[0][:160]
-        raise CheckpointError(f"{path}: refused to load, not plain checkpoint data ({reason})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's advice on legacy pickles is not for our users
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: refused to load: it holds Python objects, not plain checkpoint data "
+                              "(loading it could run code)") from None
     except Exception as e:  # noqa: BLE001 - any file at all may be passed here; its failure is one line
-
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = reason if len(reason) <= 120 else type(e).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a ferkit checkpoint (no '{FORMAT}' header)")
