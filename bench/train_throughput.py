@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (after one warm-up)")
     parser.add_argument("--models", nargs="*", default=list_models())
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+                        help="bf16 autocast is several times slower on CPUs without AMX: skip it for big models")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -80,7 +82,7 @@ def main() -> None:
     for name in args.models:
         row = {"model": name, "params": sum(p.numel() for p in create_model(name).parameters())}
         for channels_last in (False, True):
-            for bf16 in (False, True):
+            for bf16 in [p == "bf16" for p in args.precisions]:
                 key = f"{'bf16' if bf16 else 'fp32'}_{'channels_last' if channels_last else 'contiguous'}"
                 row[key] = round(measure(name, args.batch, args.steps, bf16, channels_last, args.device), 1)
         best = max(v for k, v in row.items() if k.startswith(("fp32", "bf16")))

@@ -241,8 +241,6 @@ def pytest_generate_tests(metafunc):
 
     if "case" in metafunc.fixturenames:
         metafunc.parametrize("case", params(IMAGE_CASES, noisy=metafunc.function.__name__ != "test_server"))
-    elif False:
-        metafunc.parametrize("case", params(IMAGE_CASES))
     if "upload_case" in metafunc.fixturenames:
         metafunc.parametrize("upload_case", params([c for c in IMAGE_CASES if c.server is not None]))
     if "model_case" in metafunc.fixturenames:
