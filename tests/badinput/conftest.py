@@ -63,8 +63,6 @@ IMAGE_CASES = [
 ]
 
 # Cases where OpenCV still prints to stderr next to ferkit's one line (reported against inference/media.py).
-OPENCV_NOISE = frozenset({"png_signature_only", "png_bad_crc", "truncated_gif"})
-
 MODEL_CASES = ["pickle_runs_code", "text_as_model", "empty_model", "torch_not_ferkit", "truncated_checkpoint",
                "missing_model", "folder_as_model", "garbage_onnx", "wrong_labels"]
 
@@ -230,17 +228,15 @@ def bad_models(tmp_path_factory, checkpoint) -> dict[str, Path]:
 
 def pytest_generate_tests(metafunc):
     """``case``: every image/video case; ``upload_case``: those a client can upload; ``model_case``: bad models."""
-    def params(cases, noisy=False):
+    def params(cases):
         def marks(c):
             if c.name == "unreadable" and _ROOT:
                 return [pytest.mark.skip(reason="root reads any file")]
-            if noisy and c.name in OPENCV_NOISE:
-                return [pytest.mark.xfail(strict=True, reason="OpenCV noise on stderr (media.py bug, reported)")]
             return []
         return [pytest.param(c, id=c.name, marks=marks(c)) for c in cases]
 
     if "case" in metafunc.fixturenames:
-        metafunc.parametrize("case", params(IMAGE_CASES, noisy=metafunc.function.__name__ != "test_server"))
+        metafunc.parametrize("case", params(IMAGE_CASES))
     if "upload_case" in metafunc.fixturenames:
         metafunc.parametrize("upload_case", params([c for c in IMAGE_CASES if c.server is not None]))
     if "model_case" in metafunc.fixturenames:
@@ -253,4 +249,4 @@ _ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 @pytest.fixture(scope="session")
 def cases() -> list[Case]:
     """The image/video case table, for tests that run the whole corpus at once."""
-    return [c for c in IMAGE_CASES if not (c.name == "unreadable" and _ROOT) and c.name not in OPENCV_NOISE]
+    return [c for c in IMAGE_CASES if not (c.name == "unreadable" and _ROOT)]

@@ -45,8 +45,6 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     Raises:
         MediaError: missing, a folder, empty, unreadable, too large, truncated or not an image.
     """
-    import cv2
-
     path = Path(path)
     if path.is_dir():
         raise MediaError(f"{path}: is a folder, not an image")
@@ -61,12 +59,9 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not data:
         raise MediaError(f"{path}: empty file")
     header = _header(path, data, max_pixels)
-    if header == "JPEG":
-        image, complaint = _decode_jpeg(data)
-        if complaint:
-            raise MediaError(f"{path}: corrupt JPEG data ({complaint})")
-    else:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    image, complaint = _decode_quietly(data)
+    if header == "JPEG" and complaint:
+        raise MediaError(f"{path}: corrupt JPEG data ({complaint})")
     if image is None and header is not None:
         image = _decode_with_pillow(path, data)  # formats OpenCV lacks (GIF, ...)
     if image is None:
@@ -106,12 +101,14 @@ def _header(path: Path, data: bytes, max_pixels: int) -> str | None:
 _STDERR_LOCK = threading.Lock()
 
 
-def _decode_jpeg(data: bytes) -> tuple[np.ndarray | None, str]:
-    """Decode with OpenCV, catching what libjpeg prints about damaged data.
+def _decode_quietly(data: bytes) -> tuple[np.ndarray | None, str]:
+    """Decode with OpenCV, catching what its codecs print about damaged data.
 
     libjpeg writes "Corrupt JPEG data: ..." straight to the stderr file descriptor
     and returns a half-grey picture; the caller turns the text into one clear line.
-    Other threads' stderr output during the decode would be caught too, hence the lock.
+    libpng and OpenCV's own loaders print similar noise for broken PNGs and GIFs,
+    which must not reach the user either. Other threads' stderr output during the
+    decode would be caught too, hence the lock.
     """
     import cv2
 
