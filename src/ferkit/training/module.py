@@ -150,8 +150,15 @@ class FaceDataModule(L.LightningDataModule):
         self.soft = config.labels == "ferplus_soft" and train.soft_labels is not None
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
+        """Optimizer steps per epoch, as the train loader yields them (it drops a partial last batch)."""
         per_rank = -(-len(self.train_data) // world_size)
+        if self._drop_last(len(self.train_data)):
+            return max(1, per_rank // self.config.batch_size)
         return max(1, -(-per_rank // self.config.batch_size))
+
+    def _drop_last(self, n: int) -> bool:
+        # A last train batch of one face would break BatchNorm; drop the remainder when there is a full batch.
+        return n > self.config.batch_size
 
     def _loader(self, data: FaceDataset, train: bool) -> DataLoader:
         dataset = _Faces(data, soft=self.soft and train)
@@ -162,8 +169,7 @@ class FaceDataModule(L.LightningDataModule):
                 sampler = RandomSampler(dataset)
             else:
                 sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(dataset))
-        # A last train batch of one face would break BatchNorm; drop the remainder when there is a full batch.
-        drop_last = train and len(dataset) > self.config.batch_size
+        drop_last = train and self._drop_last(len(dataset))
         return DataLoader(dataset, batch_size=self.config.batch_size if train else 512, sampler=sampler,
                           drop_last=drop_last, collate_fn=_identity, num_workers=self.config.num_workers)
 
