@@ -103,7 +103,7 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
             "ece": round(expected_calibration_error((logits / temperature).softmax(1), test_y), 5),
             "ece_uncalibrated": round(expected_calibration_error(logits.softmax(1), test_y), 5),
         }
-    ckpt = Checkpoint.from_model(config.model, model, normalization=dict(norm), run_dir=str(run_dir.resolve()),
+    ckpt = Checkpoint.from_model(config.model, model, normalization=dict(norm), run_dir=str(run_dir),
                                  metrics={**summary, "history": read_history(run_dir)})
     ckpt.save(run_dir / "model.pt")
     return summary
