@@ -94,10 +94,17 @@ def test_cli_errors_are_one_line(tmp_path):
     assert out.strip().startswith("ferkit: error:") and "nothing to resume" in out and out.count("\n") == 1
 
 
-def test_ddp_two_cpu_processes_agree(fer2013_csv, tmp_path):
+@pytest.mark.parametrize("launcher", ["lightning", "torchrun"])
+def test_ddp_two_cpu_processes_agree(fer2013_csv, tmp_path, launcher):
     args = [SMOKE, *TINY, "epochs=1", "swa=false", "strategy=ddp", "devices=2", "accelerator=cpu",
             f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=ddp"]
-    out, _ = cli(*args).communicate(timeout=300)
+    if launcher == "lightning":
+        proc = cli(*args)
+    else:  # torchrun starts both ranks itself; Lightning picks up its environment
+        proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "ferkit",
+                                 "train", *map(str, args)], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    out, _ = proc.communicate(timeout=300)
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["world_size"] == 2, out
     a, b = summary["rank_param_checksums"]
