@@ -54,7 +54,9 @@ class Backend(Protocol):
 
 def default_model_file() -> Path:
     """``ferkit.training.checkpoint.default_model_path()`` without importing torch (2-3 s of a cold start)."""
-    return Path(__file__).resolve().parent.parent / "assets" / "default_model.pt"
+    from ferkit.assets import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
 
 
 def resolve_model(model: str | Path | None) -> Path:

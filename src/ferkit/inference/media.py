@@ -23,7 +23,6 @@ from ferkit.errors import FerkitError
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 # Decoding a bigger image takes seconds and gigabytes; faces need nowhere near this many pixels.
 MAX_PIXELS = 50_000_000
-SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 
 
 class MediaError(FerkitError, ValueError):
@@ -32,6 +31,8 @@ class MediaError(FerkitError, ValueError):
 
 def sample_image_path() -> Path:
     """A bundled public-domain portrait (Grace Hopper, see ``assets/samples/SOURCES.md``) to try ferkit on."""
+    from ferkit.assets import SAMPLES
+
     return SAMPLES / "grace_hopper.jpg"
 
 

@@ -145,4 +145,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 def default_model_path() -> Path:
     """The model shipped inside the package."""
-    return Path(__file__).resolve().parent.parent / "assets" / "default_model.pt"
+    from ferkit.assets import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
