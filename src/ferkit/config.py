@@ -39,12 +39,19 @@ class TrainConfig:
     warmup_epochs: float = 2.0
     min_lr_ratio: float = 0.01  # cosine floor as a fraction of lr
     label_smoothing: float = 0.0
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup; 0: off
+    cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix; 0: off (with mixup on too, each batch picks one)
+    # distillation: the soft outputs of trained ferkit models as extra targets
+    teacher: str = ""  # ferkit checkpoint(s), comma-separated (an ensemble: probabilities averaged); "default"
+    distill_weight: float = 0.5  # loss = (1 - w) * CE(labels) + w * T^2 * KL(teacher || student)
+    distill_temperature: float = 2.0  # T: softens both distributions
     # augmentation, per batch on tensors
     flip: bool = True
     shift: float = 0.1  # fraction of the side
     rotation: float = 10.0  # degrees
     zoom: float = 0.1  # scale in [1 - zoom, 1 + zoom]
     fill: str = "border"  # border (nearest) | reflection | zeros
+    erasing: float = 0.0  # probability of random erasing per face
     # callbacks
     early_stopping_patience: int = 12  # epochs without val accuracy gain; 0 disables
     swa: bool = True
@@ -78,12 +85,19 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (0 < self.swa_epoch_start <= 1, "swa_epoch_start must be in (0, 1]"),
             (self.affectnet_weight >= 0, "affectnet_weight must be >= 0"),
+            (self.mixup >= 0 and self.cutmix >= 0, "mixup and cutmix must be >= 0 (0 turns them off)"),
+            (0 <= self.erasing <= 1, "erasing must be a probability in [0, 1]"),
+            (0 <= self.distill_weight <= 1, "distill_weight must be in [0, 1]"),
+            (self.distill_temperature > 0, "distill_temperature must be > 0"),
             (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
         self.fixed_temperature()  # raises on a bad value
+        for path in self.teacher_paths():
+            if not Path(path).is_file():
+                raise ConfigError(f"teacher: {path}: no such checkpoint file")
         from ferkit.models import list_models
 
         if self.model not in list_models():
@@ -101,6 +115,13 @@ class TrainConfig:
         if t <= 0:
             raise ConfigError(f"temperature must be > 0, got {t}")
         return t
+
+    def teacher_paths(self) -> list[str]:
+        """The teacher checkpoints; ``default`` names the shipped default model."""
+        from ferkit.assets import DEFAULT_MODEL
+
+        return [str(DEFAULT_MODEL) if p.strip() == "default" else p.strip()
+                for p in self.teacher.split(",") if p.strip()]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

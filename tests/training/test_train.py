@@ -65,6 +65,18 @@ def test_fixed_temperature_option(fer2013_csv, tmp_path):
     assert load_checkpoint(result.model_path).temperature == pytest.approx(0.7)
 
 
+def test_distillation_with_mixing_and_erasing(fer2013_csv, tmp_path):
+    config = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", "teacher=default,default", "mixup=0.2", "cutmix=1.0",
+                                 "erasing=0.5", f"data={fer2013_csv}", f"out_dir={tmp_path}"])
+    result = train(config)
+    history = read_history(result.run_dir)
+    assert history[0]["train/distill_loss"] > 0
+    ckpt = load_checkpoint(result.model_path)  # the student alone: no teacher weights travel with it
+    assert ckpt.arch == "resnet_swish_xs" and not any("teacher" in k for k in ckpt.state_dict)
+    with pytest.raises(ConfigError, match="teacher: .*nope.pt: no such checkpoint file"):
+        load_config(SMOKE, [f"data={fer2013_csv}", "teacher=nope.pt"])
+
+
 def test_killed_run_resumes_to_the_same_epoch_count(fer2013_csv, tmp_path):
     args = [SMOKE, *TINY, "epochs=4", "swa=false", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=r"]
     run = tmp_path / "r"

@@ -21,6 +21,7 @@ class AugmentConfig:
     rotation: float = 10.0  # max degrees either way
     zoom: float = 0.1  # scale drawn from [1 - zoom, 1 + zoom]
     fill: str = "border"  # grid_sample padding: border (Keras "nearest"), reflection, zeros (constant)
+    erasing: float = 0.0  # probability of erasing one random rectangle of a face (random erasing)
 
     @classmethod
     def from_config(cls, config) -> AugmentConfig:
@@ -51,7 +52,76 @@ def random_affine(n: int, config: AugmentConfig, generator: torch.Generator | No
 
 
 def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Randomly flip, shift, rotate and zoom each face of a batch (B, C, H, W)."""
+    """Randomly flip, shift, rotate and zoom each face of a batch (B, C, H, W), then erase where asked."""
     theta = random_affine(x.shape[0], config, generator, x.device).to(x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode=config.fill, align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode=config.fill, align_corners=False)
+    if config.erasing > 0:
+        x = random_erasing(x, config.erasing, generator=generator)
+    return x
+
+
+def _boxes(n: int, h: int, w: int, area: torch.Tensor, aspect: torch.Tensor, generator, device) -> tuple:
+    """Per-face rectangles of a given area fraction and aspect ratio, placed uniformly: (top, left, bh, bw)."""
+    bh = (area * h * w * aspect).sqrt().round().clamp(1, h)
+    bw = (area * h * w / aspect).sqrt().round().clamp(1, w)
+    top = (torch.rand(n, generator=generator, device=device) * (h - bh + 1)).floor()
+    left = (torch.rand(n, generator=generator, device=device) * (w - bw + 1)).floor()
+    return top, left, bh, bw
+
+
+def _box_mask(top, left, bh, bw, h: int, w: int) -> torch.Tensor:
+    """(n, 1, h, w) boolean mask, True inside each face's rectangle."""
+    rows = torch.arange(h, device=top.device).view(1, h, 1)
+    cols = torch.arange(w, device=top.device).view(1, 1, w)
+    inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + bh).view(-1, 1, 1))
+              & (cols >= left.view(-1, 1, 1)) & (cols < (left + bw).view(-1, 1, 1)))
+    return inside.unsqueeze(1)
+
+
+def random_erasing(x: torch.Tensor, prob: float, area: tuple[float, float] = (0.02, 0.25),
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2020) on a batch: with probability ``prob`` a face gets one
+    rectangle (2-25% of its area, aspect 0.3-3.3) filled with Gaussian noise in the input's scale."""
+    n, _, h, w = x.shape
+    dev = x.device
+    frac = area[0] + (area[1] - area[0]) * torch.rand(n, generator=generator, device=dev)
+    aspect = torch.exp(math.log(0.3) + (math.log(1 / 0.3) - math.log(0.3)) * torch.rand(n, generator=generator,
+                                                                                          device=dev))
+    mask = _box_mask(*_boxes(n, h, w, frac, aspect, generator, dev), h, w)
+    mask &= (torch.rand(n, generator=generator, device=dev) < prob).view(n, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=generator, device=dev, dtype=x.dtype)
+    return torch.where(mask, noise, x)
+
+
+def mix_batch(x: torch.Tensor, target: torch.Tensor, mixup: float = 0.0, cutmix: float = 0.0,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) of a batch with a shuffled copy of itself.
+
+    Args:
+        x: inputs (B, C, H, W).
+        target: class probabilities (B, K).
+        mixup, cutmix: Beta(alpha, alpha) parameter of each; 0 turns it off. With both on, each batch
+            uses one of the two at random.
+
+    Returns the mixed inputs and targets, the targets mixed in the proportion of the pixels (CutMix)
+    or of the blend (mixup).
+    """
+    modes = [m for m, a in (("mixup", mixup), ("cutmix", cutmix)) if a > 0]
+    if not modes:
+        return x, target
+    mode = modes[int(torch.randint(len(modes), (1,), generator=generator))]
+    alpha = mixup if mode == "mixup" else cutmix
+    lam = float(torch.distributions.Beta(float(alpha), float(alpha)).sample())  # global RNG: seeded per run
+    perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    if mode == "mixup":
+        mixed = lam * x + (1 - lam) * x[perm]
+    else:
+        n, _, h, w = x.shape
+        area = torch.full((1,), 1 - lam, device=x.device)
+        box = _boxes(1, h, w, area, torch.ones(1, device=x.device), generator, x.device)
+        mask = _box_mask(*box, h, w)
+        mixed = torch.where(mask, x[perm], x)
+        lam = 1 - float(mask.float().mean())  # the share of pixels actually kept
+    return mixed, lam * target + (1 - lam) * target[perm]
+

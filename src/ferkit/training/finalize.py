@@ -97,6 +97,9 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
             "accuracy": round(_accuracy(logits, test_y), 5),
             "accuracy_tta": round(_accuracy(logits_tta, test_y), 5),
             "accuracy_dedup": round(_accuracy(logits[dedup], test_y[dedup]), 5),
+            # Every candidate's test accuracy, for the record only: selection above used val alone.
+            "accuracy_candidates": {name: round(_accuracy(logits if m is model else face_logits(m, test.faces, norm),
+                                                          test_y), 5) for name, m in candidates.items()},
             "n_dedup": int(dedup.sum()),
             "nll": round(float(F.cross_entropy(logits / temperature, test_y)), 5),
             "nll_uncalibrated": round(float(F.cross_entropy(logits, test_y)), 5),

@@ -15,7 +15,7 @@ from ferkit.data.dataset import FaceDataset
 from ferkit.data.preprocess import to_input
 from ferkit.labels import NUM_CLASSES
 from ferkit.models import create_model
-from ferkit.training.augment import AugmentConfig, augment
+from ferkit.training.augment import AugmentConfig, augment, mix_batch
 from ferkit.training.checkpoint import DEFAULT_NORMALIZATION
 from ferkit.training.schedule import warmup_cosine
 
@@ -47,6 +47,8 @@ class FaceModule(L.LightningModule):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.normalization = dict(DEFAULT_NORMALIZATION)
         self.augment_config = AugmentConfig.from_config(config)
+        # Teachers are kept out of the module's state: checkpoints hold the student only.
+        self._teachers = [_load_teacher(path, config.channels_last) for path in config.teacher_paths()]
         self.train_metrics = epoch_metrics().clone(prefix="train/")
         self.val_metrics = epoch_metrics().clone(prefix="val/")
 
@@ -61,14 +63,38 @@ class FaceModule(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor | None) -> torch.Tensor:
-        target = labels if soft is None or soft.numel() == 0 else soft
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy against class indices or class probabilities (soft labels, mixed batches)."""
         return F.cross_entropy(logits, target, label_smoothing=self.config.label_smoothing)
+
+    @torch.no_grad()
+    def _teacher_probs(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The teachers' averaged softened probabilities for the student's (augmented) inputs."""
+        probs = 0
+        for teacher, norm in self._teachers:
+            teacher.to(x.device)
+            xt = x
+            if norm != self.normalization:  # undo the student's normalisation, apply the teacher's
+                xt = (x * self.normalization["std"] + self.normalization["mean"] - norm["mean"]) / norm["std"]
+            probs = probs + (teacher(xt).float() / temperature).softmax(1)
+        return probs / len(self._teachers)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         faces, labels, soft = batch
-        logits = self(self._inputs(faces, train=True))
-        loss = self._loss(logits, labels, soft)
+        c = self.config
+        x = self._inputs(faces, train=True)
+        target = labels if soft.numel() == 0 else soft
+        if c.mixup > 0 or c.cutmix > 0:
+            probs = target if target.ndim == 2 else F.one_hot(target, NUM_CLASSES).to(x.dtype)
+            x, target = mix_batch(x, probs, c.mixup, c.cutmix)
+        logits = self(x)
+        loss = self._loss(logits, target)
+        if self._teachers:
+            t = c.distill_temperature
+            kd = F.kl_div((logits.float() / t).log_softmax(1), self._teacher_probs(x, t),
+                          reduction="batchmean") * t * t
+            self.log("train/distill_loss", kd, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
+            loss = (1 - c.distill_weight) * loss + c.distill_weight * kd
         self.train_metrics.update(logits.detach().float().softmax(1), labels)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
         return loss
@@ -104,6 +130,19 @@ class FaceModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: warmup_cosine(step, total, warmup, c.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _load_teacher(path: str, channels_last: bool) -> tuple[torch.nn.Module, dict[str, float]]:
+    """A frozen teacher in eval mode and its input normalisation; one-line error for a bad file."""
+    from ferkit.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    model = ckpt.build_model().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, dict(ckpt.normalization)
 
 
 class _Faces(Dataset):
