@@ -1,6 +1,6 @@
 """Inference speed and face-finding on the shared photos; prints JSON.
 
-    python bench/inference.py [--model PATH] [--photos ZIP] [--margins 0,0.1,0.2] [--timing-photos N] [--out FILE]
+    python bench/inference.py [--model PATH] [--photos ZIP] [--margins 0,0.1,0.2] [--timing-photos N] [--only SECTIONS] [--out FILE]
 
 Measures, on this machine's CPU cores:
   - classification faces/s at batch 1 and 256, per backend (torch and ONNX Runtime
@@ -11,7 +11,8 @@ Measures, on this machine's CPU cores:
     classify, track), on a video made from the photos with cv2.VideoWriter;
   - the cold start of ``ferkit predict <sample>`` in a new process, per backend;
   - the crop margin that reproduces FER2013's framing, per detector (no model needed);
-  - with ``--margins``: top-1 agreement with the photos' weak labels per crop margin
+  - with ``--margins``: top-1 agreement with the photos' weak labels per crop margin, with the
+    crop upright and rotated so the eyes are level (``--align``)
     (meaningful only with a trained model).
 Without ``--model`` it uses the shipped model, or a random-weight resnet_swish_s
 (the same speed as a trained one) when none is installed.
@@ -209,25 +210,66 @@ def bench_framing(fer_images: Path, count: int = 600) -> dict:
 
 def bench_margins(model: Path, names: list[str], images: list[np.ndarray], labels: dict[str, str],
                   margins: list[float]) -> dict:
+    """Agreement with the weak labels per crop margin, upright and aligned (eyes level), on the top face."""
+    from ferkit.inference.crop import eye_angle
     from ferkit.inference.recognizer import Recognizer
     from ferkit.labels import UnknownLabelError, label_index
 
     rec = Recognizer(model)
-    boxes = [rec.detect(im) for im in images]
-    out = {}
+    boxes = [rec.detect(im)[:1] for im in images]
+    tilts = [abs(eye_angle(b[0])) for b in boxes if b and eye_angle(b[0]) is not None]
+    out: dict = {"eye_tilt_deg_percentiles_50_75_90": [round(float(q), 1) for q in np.percentile(tilts, [50, 75, 90])]
+                 if tilts else None}
     for margin in margins:
-        rec.margin = margin
-        hits = total = 0
-        for name, image, found in zip(names, images, boxes, strict=True):
-            try:
-                truth = label_index(labels.get(name, ""))
-            except UnknownLabelError:
-                continue
-            if found:
-                total += 1
-                hits += int(rec.classify(rec.crop(image, found[:1]))[0].argmax() == truth)
-        out[str(margin)] = {"agree": hits, "faces": total, "rate": round(hits / max(total, 1), 4)}
+        upright = None
+        for align in (False, True):
+            rec.margin, rec.align = margin, align
+            hits = total = 0
+            top = []
+            for name, image, found in zip(names, images, boxes, strict=True):
+                try:
+                    truth = label_index(labels.get(name, ""))
+                except UnknownLabelError:
+                    continue
+                if found:
+                    total += 1
+                    top.append(int(rec.classify(rec.crop(image, found))[0].argmax()))
+                    hits += int(top[-1] == truth)
+            row = {"agree": hits, "faces": total, "rate": round(hits / max(total, 1), 4)}
+            if align:
+                row["top1_changed_vs_upright"] = sum(a != b for a, b in zip(top, upright, strict=True))
+            upright = top
+            out[f"{margin}{' aligned' if align else ''}"] = row
     return out
+
+
+def bench_landmark_roll(image: np.ndarray) -> dict:
+    """How well yuface's eye landmarks measure a known tilt: the sample rotated by 0-30 degrees."""
+    import cv2
+
+    from ferkit.inference.crop import eye_angle
+    from ferkit.inference.detectors import create_detector
+
+    h, w = image.shape[:2]
+    out = {}
+    for max_side in (256, 0):
+        detector = create_detector("yuface", max_side=max_side)
+        read = {}
+        for angle in (0, 5, 10, 15, 20, 30):
+            turned = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
+                                    borderMode=cv2.BORDER_REPLICATE)
+            found = detector.detect(turned)
+            read[str(angle)] = round(-eye_angle(found[0]), 1) if found else None
+        out[f"max_side={max_side}" + (" (default)" if max_side == 256 else " (full size)")] = read
+    return {"true_tilt_deg -> measured": out}
+
+
+def _sample_image() -> np.ndarray:
+    import cv2
+
+    from ferkit.assets import SAMPLES
+
+    return cv2.imread(str(SAMPLES / "grace_hopper.jpg"))
 
 
 def main() -> None:
@@ -240,6 +282,8 @@ def main() -> None:
     parser.add_argument("--timing-photos", type=int, default=0,
                         help="time detect+classify and video on the first N photos only (0: all 270)")
     parser.add_argument("--out", type=Path, help="also write the JSON here (updated after every section)")
+    parser.add_argument("--only", default="", metavar="SECTIONS",
+                        help="comma-separated section names to run (default: all), e.g. margin_vs_weak_labels")
     args = parser.parse_args()
 
     from ferkit.inference.backends import default_model_file
@@ -283,9 +327,15 @@ def main() -> None:
     }
     if args.fer_images.is_file():
         sections["crop_margin_matching_fer2013"] = lambda: bench_framing(args.fer_images)
+    sections["landmark_roll"] = lambda: bench_landmark_roll(_sample_image())
     if args.margins:
         margins = [float(m) for m in args.margins.split(",")]
         sections["margin_vs_weak_labels"] = lambda: bench_margins(model, names, images, labels, margins)
+    if args.only:
+        unknown = set(args.only.split(",")) - set(sections)
+        if unknown:
+            parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(sections)}")
+        sections = {k: v for k, v in sections.items() if k in args.only.split(",")}
     for name, measure in sections.items():
         start = time.perf_counter()
         result[name] = measure()

@@ -172,6 +172,8 @@ def _add_predict(sub) -> None:
                         "see ferkit.inference.detectors)")
     p.add_argument("--margin", type=float, help="grow each side of the face crop by this fraction of the box")
     p.add_argument("--tta", action="store_true", default=None, help="average with the mirrored face")
+    p.add_argument("--align", action="store_true", default=None,
+                   help="rotate each face so its eyes are level (needs a detector with landmarks: yuface)")
     p.add_argument("--crops", action="store_true", help="the inputs are already face crops: skip detection")
     p.add_argument("--csv", metavar="FILE", help="write one row per face to FILE ('-': stdout)")
     p.add_argument("--json", metavar="FILE", help="write one object per face to FILE ('-': stdout)")
@@ -192,7 +194,7 @@ def _run_predict(args) -> int:
     from ferkit.inference.writers import TableWriter, face_lines
 
     given = {"backend": args.backend, "detector": args.detector, "margin": args.margin, "tta": args.tta,
-             "batch_size": args.batch_size, "threads": args.threads}
+             "align": args.align, "batch_size": args.batch_size, "threads": args.threads}
     recognizer = Recognizer(args.model, **{k: v for k, v in given.items() if v is not None})
     streams = {"every": args.every, "smooth": args.smooth}
     run = PredictRun(recognizer, crops=args.crops, save_dir=args.save,

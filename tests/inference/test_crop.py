@@ -35,3 +35,26 @@ def test_to_grey_accepts_bgr_bgra_and_grey():
     assert to_grey(bgr)[0, 0] == 76
     assert to_grey(np.dstack([bgr, np.zeros((4, 4), np.uint8)]))[0, 0] == 76
     assert to_grey(bgr[..., 0]) is not None
+
+
+def test_align_levels_the_eyes():
+    import cv2
+
+    from ferkit.inference.crop import eye_angle
+
+    image = np.full((200, 200), 128, np.uint8)
+    cv2.circle(image, (70, 90), 6, 0, -1)
+    cv2.circle(image, (130, 110), 6, 0, -1)
+    box = FaceBox(50, 50, 100, 100, 1.0, landmarks=((130.0, 110.0), (70.0, 90.0)))  # order does not matter
+    assert eye_angle(box) == np.degrees(np.arctan2(20, 60))
+
+    def eye_rows(face):
+        ys, xs = np.nonzero(face < 60)
+        return ys[xs < 48].mean(), ys[xs >= 48].mean()
+
+    left, right = eye_rows(crop_faces(image, [box], (96, 96), align=True)[0])
+    assert abs(left - right) < 1
+    left, right = eye_rows(crop_faces(image, [box], (96, 96))[0])
+    assert right - left > 15  # upright crop: still tilted
+    upright = FaceBox(50, 50, 100, 100)  # no landmarks: align leaves the crop upright
+    np.testing.assert_array_equal(crop_faces(image, [upright], align=True), crop_faces(image, [upright]))

@@ -57,3 +57,14 @@ def test_iou():
     assert a.iou(a) == 1.0
     assert a.iou(FaceBox(20, 20, 5, 5)) == 0.0
     assert a.iou(FaceBox(5, 0, 10, 10)) == pytest.approx(50 / 150)
+
+
+def test_yuface_landmarks_are_eyes_nose_mouth_in_image_pixels(sample_image):
+    for image in (sample_image, cv2.resize(sample_image, None, fx=2, fy=2)):  # also through the downscaled copy
+        box = create_detector("yuface").detect(image)[0]
+        assert len(box.landmarks) == 5
+        (lx, ly), (rx, ry), (nx, ny), (m1x, m1y), (m2x, m2y) = box.landmarks
+        assert box.x < lx < nx < rx < box.x + box.w  # the nose between the eyes
+        assert box.y < ly < ny < min(m1y, m2y) < box.y + box.h  # eyes above the nose above the mouth
+        assert box.to_dict() == {"x": box.x, "y": box.y, "w": box.w, "h": box.h, "score": box.score}
+    assert create_detector("haar").detect(sample_image)[0].landmarks == ()

@@ -70,3 +70,23 @@ def test_torch_backend_gives_the_same_result(checkpoint, onnx_model, sample):
     a = Recognizer(checkpoint, backend="torch").predict(sample)[0]
     b = Recognizer(onnx_model).predict(sample)[0]
     assert a.label == b.label and np.abs(a.probs - b.probs).max() <= 1e-4
+
+
+def test_align_uses_the_detectors_landmarks(onnx_model, sample_image, sample_face):
+    from ferkit.inference.crop import crop_faces, to_grey
+    from ferkit.inference.detectors import FaceBox
+
+    f = sample_face
+    tilted = FaceBox(f.x, f.y, f.w, f.h, 1.0, landmarks=((f.x + 50.0, f.y + 70.0), (f.x + 130.0, f.y + 90.0)))
+
+    class Fixed:  # any object with detect() is a detector
+        name = "fixed"
+
+        def detect(self, image):
+            return [tilted]
+
+    rec = Recognizer(onnx_model, detector=Fixed(), align=True)
+    expected = crop_faces(to_grey(sample_image), [tilted], align=True)
+    np.testing.assert_array_equal(rec.crop(sample_image, [tilted]), expected)
+    assert not np.array_equal(expected, crop_faces(to_grey(sample_image), [tilted]))
+    np.testing.assert_allclose(rec.predict(sample_image).faces[0].probs, rec.classify(expected)[0], atol=1e-6)

@@ -14,6 +14,8 @@ use (``ferkit.data.image_tree.decode_face``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ferkit.inference.detectors import FaceBox
@@ -50,8 +52,17 @@ def square_around(box: FaceBox, margin: float) -> tuple[int, int, int]:
     return x0, y0, side
 
 
+def eye_angle(box: FaceBox) -> float | None:
+    """Degrees the face is tilted by (the eyes' line against the horizontal; positive when the eye on
+    the image's right is lower), or None when the detector gave no landmarks."""
+    if len(box.landmarks) < 2:
+        return None
+    (xa, ya), (xb, yb) = sorted(box.landmarks[:2])
+    return math.degrees(math.atan2(yb - ya, xb - xa))
+
+
 def crop_faces(grey: np.ndarray, boxes: list[FaceBox], size: tuple[int, int] = (48, 48),
-               margin: float = DEFAULT_MARGIN) -> np.ndarray:
+               margin: float = DEFAULT_MARGIN, align: bool = False) -> np.ndarray:
     """Model-ready faces for the boxes of one image.
 
     Args:
@@ -59,6 +70,8 @@ def crop_faces(grey: np.ndarray, boxes: list[FaceBox], size: tuple[int, int] = (
         boxes: faces in that image.
         size: (height, width) of the model's input.
         margin: each side of the square crop grows by this fraction of the box's longer side.
+        align: rotate each square about its centre so that the eyes are level, where the box
+            carries landmarks (yuface); boxes without landmarks are cropped upright.
 
     Returns:
         (N, height, width) uint8. Parts of a square that fall outside the image
@@ -70,6 +83,15 @@ def crop_faces(grey: np.ndarray, boxes: list[FaceBox], size: tuple[int, int] = (
     height, width = grey.shape[:2]
     for i, box in enumerate(boxes):
         x0, y0, side = square_around(box, margin)
+        angle = eye_angle(box) if align else None
+        if angle is not None:
+            # One warp: rotate the image about the square's centre, then read the square out of it.
+            rotation = cv2.getRotationMatrix2D((x0 + side / 2, y0 + side / 2), angle, 1.0)
+            rotation[:, 2] -= (x0, y0)
+            square = cv2.warpAffine(grey, rotation, (side, side), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
+            out[i] = resize_face(square, size)
+            continue
         x1, y1 = x0 + side, y0 + side
         inside = grey[max(0, y0):min(height, y1), max(0, x0):min(width, x1)]
         pads = (max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -40,6 +40,8 @@ class FaceBox:
         w: width.
         h: height.
         score: the detector's confidence in [0, 1]; compare scores of one detector only.
+        landmarks: (x, y) points where the detector gives them (yuface: the two eyes, the nose
+            tip and the two mouth corners, in the image's pixels); empty otherwise.
     """
 
     x: int
@@ -47,6 +49,7 @@ class FaceBox:
     w: int
     h: int
     score: float = 1.0
+    landmarks: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def area(self) -> int:
@@ -61,7 +64,8 @@ class FaceBox:
         return inter / union if union > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The box and score: the fields of the CSV/JSON outputs (landmarks stay out of them)."""
+        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h, "score": self.score}
 
 
 class FaceDetector(Protocol):
@@ -126,15 +130,16 @@ def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return small, 1.0 / scale
 
 
-def _to_boxes(rows: list[tuple[float, ...]], back: float, shape: tuple[int, ...]) -> list[FaceBox]:
-    """(x, y, w, h, score) rows on the small copy -> boxes clipped to the full image, best score first."""
+def _to_boxes(rows: list[tuple], back: float, shape: tuple[int, ...]) -> list[FaceBox]:
+    """(x, y, w, h, score[, landmarks]) rows on the small copy -> boxes clipped to the full image, best first."""
     height, width = shape[:2]
     boxes = []
-    for x, y, w, h, score in rows:
+    for x, y, w, h, score, *points in rows:
         x0, y0 = max(0, round(x * back)), max(0, round(y * back))
         x1, y1 = min(width, round((x + w) * back)), min(height, round((y + h) * back))
+        marks = tuple((px * back, py * back) for px, py in points[0]) if points else ()
         if x1 > x0 and y1 > y0:
-            boxes.append(FaceBox(x0, y0, x1 - x0, y1 - y0, float(score)))
+            boxes.append(FaceBox(x0, y0, x1 - x0, y1 - y0, float(score), marks))
     return sorted(boxes, key=lambda b: -b.score)
 
 
@@ -171,7 +176,8 @@ class YuFaceDetector:
         with self._openmp.limit(self.threads):
             # (N, 16) int16: score 0-100, x, y, w, h, 5 landmarks (x, y), one unused column
             found = self._detect(np.ascontiguousarray(small))
-        rows = [(x, y, w, h, s / 100.0) for s, x, y, w, h in found[:, :5].tolist() if s / 100.0 >= self.min_score]
+        rows = [(x, y, w, h, s / 100.0, tuple(zip(marks[0:10:2], marks[1:10:2], strict=True)))
+                for s, x, y, w, h, *marks in found[:, :15].tolist() if s / 100.0 >= self.min_score]
         return _to_boxes(rows, back, image.shape)
 
 

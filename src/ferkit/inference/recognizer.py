@@ -31,6 +31,7 @@ class Recognizer:
             with ``detect(image) -> list[FaceBox]``. Created on first use, so ``crops`` runs need none.
         margin: each side of a face's square crop grows by this fraction of the box's longer side.
         tta: also classify the mirrored face and average the two probability vectors.
+        align: rotate each face crop so the eyes are level, where the detector gives landmarks (yuface).
         batch_size: faces per classifier call.
         threads: intra-op threads of the classifier backend; None keeps its default.
 
@@ -42,14 +43,14 @@ class Recognizer:
 
     def __init__(self, model: str | Path | None = None, *, backend: str | None = None,
                  detector: str | FaceDetector = DEFAULT_DETECTOR, margin: float = DEFAULT_MARGIN,
-                 tta: bool = False, batch_size: int = 256, threads: int | None = None) -> None:
+                 tta: bool = False, align: bool = False, batch_size: int = 256, threads: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(detector, str):
             check_detector(detector)  # fail now, not at the first image
         self.backend: Backend = open_backend(model, backend, threads)
         self._detector = detector
-        self.margin, self.tta, self.batch_size = margin, tta, batch_size
+        self.margin, self.tta, self.align, self.batch_size = margin, tta, align, batch_size
 
     @property
     def info(self) -> ModelInfo:
@@ -134,7 +135,7 @@ class Recognizer:
 
     def crop(self, image: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
         """(N, 48, 48) uint8 model-ready faces for boxes found in a BGR or grey image."""
-        return crop_faces(to_grey(image), boxes, tuple(self.info.input_size), self.margin)
+        return crop_faces(to_grey(image), boxes, tuple(self.info.input_size), self.margin, self.align)
 
     def _crops(self, image: np.ndarray, boxes: list[FaceBox], crops: bool) -> np.ndarray:
         if crops:  # a dataset face: already framed, only resized
