@@ -6,7 +6,7 @@ folders' ``summary.json`` (nothing is typed in by hand); runs that are missing a
 
     python bench/accuracy_study.py train            # every row not yet done, in order (resumes a stopped one)
     python bench/accuracy_study.py train distill    # just the named rows
-    python bench/accuracy_study.py table            # JSON on stdout; --markdown docs/ACCURACY.md writes the table
+    python bench/accuracy_study.py table --markdown docs/ACCURACY.md   # JSON on stdout; the table into the doc
 
 On 2 CPU cores one 10-epoch row of resnet_swish_s takes about 12 minutes.
 """
@@ -43,6 +43,12 @@ ROWS: list[tuple[str, str, list[str]]] = [
     ("size-xs", "model resnet_swish_xs (a quarter of s's compute)", ["model=resnet_swish_xs"]),
 ]
 BASELINES = ("base-seed0", "base-seed1")
+# Full 50-epoch runs of the default config, read beside the study (run folder, what it is).
+FULL = [
+    ("default-s", "runs/default", "resnet_swish_s, 50 epochs (`configs/resnet_swish_s.yaml`): the teacher"),
+    ("default-fast", "runs/default-fast", "resnet_swish_s_fast distilled from it, 50 epochs (`configs/default.yaml`)"),
+]
+MARK_BEGIN, MARK_END = "<!-- study-table: written by bench/accuracy_study.py -->", "<!-- /study-table -->"
 
 
 def train(names: list[str]) -> int:
@@ -82,23 +88,48 @@ def _row(name: str, change: str, run: Path) -> dict:
     }
 
 
-def _add_ten_crop(rows: list[dict]) -> None:
-    """Ten-crop TTA accuracy on PrivateTest for these rows' models (flip TTA is in every summary)."""
+def _test_faces():
+    from ferkit.data import dedup_test_mask, load_dataset
+
+    data = load_dataset(FER2013)
+    return data.by_split("test"), dedup_test_mask(data)[data.split == "test"]
+
+
+def _add_ten_crop(rows: list[dict]) -> dict | None:
+    """Ten-crop TTA accuracy on PrivateTest for these rows' models (flip TTA is in every summary), and
+    the ensemble of the full-schedule models: their calibrated probabilities averaged, per TTA mode."""
     import torch
 
-    from ferkit.data import load_dataset
     from ferkit.evaluation.logits import face_logits
     from ferkit.training.checkpoint import load_checkpoint
 
     if not rows:
-        return
+        return None
     torch.set_num_threads(os.cpu_count() or 1)
-    test = load_dataset(FER2013).by_split("test")
+    test, dedup = _test_faces()
     labels = torch.as_tensor(test.labels)
+    ensemble: dict[str, torch.Tensor] = {}
     for r in rows:
         ckpt = load_checkpoint(REPO / r["run"] / "model.pt")
-        logits = face_logits(ckpt.build_model(), test.faces, ckpt.normalization, tta="tencrop")
-        r["private_test_tencrop"] = round(float((logits.argmax(1) == labels).double().mean()), 5)
+        model = ckpt.build_model()
+        for mode in ("none", "flip", "tencrop"):
+            if mode != "tencrop" and not r["name"].startswith("default"):
+                continue
+            logits = face_logits(model, test.faces, ckpt.normalization, tta=mode)
+            if mode == "tencrop":
+                r["private_test_tencrop"] = round(float((logits.argmax(1) == labels).double().mean()), 5)
+            if r["name"].startswith("default"):
+                probs = (logits / ckpt.temperature).softmax(1)
+                ensemble[mode] = ensemble.get(mode, 0) + probs
+    members = [r["name"] for r in rows if r["name"].startswith("default")]
+    if len(members) < 2:
+        return None
+    out: dict = {"members": members}
+    for mode, probs in ensemble.items():
+        hit = probs.argmax(1) == labels
+        out[mode] = {"private_test": round(float(hit.double().mean()), 5),
+                     "private_test_dedup": round(float(hit[torch.as_tensor(dedup)].double().mean()), 5)}
+    return out
 
 
 def table() -> dict:
@@ -119,12 +150,11 @@ def table() -> dict:
         for r in rows:
             r["delta_public"] = round(r["public_test"] - ref["public_test"]["mean"], 5)
             r["delta_private"] = round(r["private_test"] - ref["private_test"]["mean"], 5)
-    default = REPO / "runs" / "default"
-    full = _row("default-50-epochs", "the shipped default: same recipe, 50 epochs", default) \
-        if (default / "summary.json").is_file() else None
-    _add_ten_crop([r for r in rows if r["name"] in BASELINES] + ([full] if full else []))
+    full = [_row(name, change, REPO / run) for name, run, change in FULL if (REPO / run / "summary.json").is_file()]
+    ensemble = _add_ten_crop([r for r in rows if r["name"] in BASELINES] + full)
     return {"schedule": SCHEDULE, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
-            "baseline": ref, "rows": rows, "missing": missing, "full_schedule": full}
+            "baseline": ref, "rows": rows, "missing": missing, "full_schedule": full,
+            "ensemble_of_full_schedule": ensemble}
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
@@ -146,12 +176,17 @@ def markdown(result: dict) -> str:
                      f"| {_pct(r['private_test_flip_tta'])} | {_pct(r.get('private_test_tencrop'))} "
                      f"| {_pct(r['private_test_dedup'])} | {_pct(r['ece'])} "
                      f"| {swa_best} | {r['wall_min']} |")
-    full = result["full_schedule"]
-    if full:
+    for full in result["full_schedule"]:
         lines.append(f"| {full['change']} | `{full['run']}` | {_pct(full['public_test'])} | | "
                      f"{_pct(full['private_test'])} | | {_pct(full['private_test_flip_tta'])} "
                      f"| {_pct(full.get('private_test_tencrop'))} "
                      f"| {_pct(full['private_test_dedup'])} | {_pct(full['ece'])} | | {full['wall_min']} |")
+    ens = result.get("ensemble_of_full_schedule")
+    if ens:
+        cells = " | ".join(f"{_pct(ens[m]['private_test'])} ({_pct(ens[m]['private_test_dedup'])} dedup)"
+                           for m in ("none", "flip", "tencrop"))
+        lines += ["", f"Ensemble of {' + '.join(ens['members'])} (calibrated probabilities averaged), PrivateTest %:",
+                  "", "| no TTA | flip TTA | ten-crop |", "|---|---|---|", f"| {cells} |"]
     notes = []
     if ref:
         notes.append(f"Δ is against the mean of {ref['private_test']['n']} baseline seed(s); the baselines' spread "
@@ -160,6 +195,18 @@ def markdown(result: dict) -> str:
     if result["missing"]:
         notes.append(f"Not run yet: {', '.join(result['missing'])}.")
     return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "") + "\n"
+
+
+def _write_table(path: Path, table_md: str) -> None:
+    """Put the table between the markers of an existing document, or write it alone."""
+    block = f"{MARK_BEGIN}\n{table_md}{MARK_END}"
+    text = path.read_text() if path.is_file() else ""
+    if MARK_BEGIN in text and MARK_END in text:
+        before, rest = text.split(MARK_BEGIN, 1)
+        text = before + block + rest.split(MARK_END, 1)[1]
+    else:
+        text = block + "\n"
+    path.write_text(text)
 
 
 def main() -> int:
@@ -176,7 +223,7 @@ def main() -> int:
     result = table()
     print(json.dumps(result, indent=2))
     if args.markdown:
-        Path(args.markdown).write_text(markdown(result))
+        _write_table(Path(args.markdown), markdown(result))
     return 0
 
 
