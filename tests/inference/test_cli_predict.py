@@ -137,3 +137,15 @@ def test_import_ferkit_is_cheap():
     code = "import sys, ferkit; print(sorted(m for m in ('numpy', 'cv2', 'torch') if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]"
+
+
+def test_align_option_reaches_the_recognizer(onnx_model, sample, tmp_path, monkeypatch):
+    from ferkit.inference import recognizer
+
+    seen = []
+    real = recognizer.crop_faces
+    monkeypatch.setattr(recognizer, "crop_faces", lambda *a, **k: seen.append(a[-1]) or real(*a, **k))
+    assert main(["predict", str(sample), "--model", str(onnx_model), "--align", "--json", str(tmp_path / "f.json")]) == 0
+    assert seen == [True]
+    rows = json.loads((tmp_path / "f.json").read_text())
+    assert len(rows) == 1 and "landmarks" not in rows[0]  # the JSON columns are unchanged
