@@ -117,7 +117,7 @@ def mix_batch(x: torch.Tensor, target: torch.Tensor, mixup: float = 0.0, cutmix:
     if mode == "mixup":
         mixed = lam * x + (1 - lam) * x[perm]
     else:
-        n, _, h, w = x.shape
+        h, w = x.shape[-2:]
         area = torch.full((1,), 1 - lam, device=x.device)
         box = _boxes(1, h, w, area, torch.ones(1, device=x.device), generator, x.device)
         mask = _box_mask(*box, h, w)
