@@ -96,7 +96,7 @@ def _test_faces():
     return data.by_split("test"), dedup_test_mask(data)[data.split == "test"]
 
 
-def _add_ten_crop(rows: list[dict]) -> dict | None:
+def _tta_and_ensemble(rows: list[dict]) -> dict | None:
     """Ten-crop TTA accuracy on PrivateTest for these rows' models (flip TTA is in every summary), and
     the ensemble of the full-schedule models: their calibrated probabilities averaged, per TTA mode."""
     import torch
@@ -152,7 +152,7 @@ def table() -> dict:
             r["delta_public"] = round(r["public_test"] - ref["public_test"]["mean"], 5)
             r["delta_private"] = round(r["private_test"] - ref["private_test"]["mean"], 5)
     full = [_row(name, change, REPO / run) for name, run, change in FULL if (REPO / run / "summary.json").is_file()]
-    ensemble = _add_ten_crop([r for r in rows if r["name"] in BASELINES] + full)
+    ensemble = _tta_and_ensemble([r for r in rows if r["name"] in BASELINES] + full)
     return {"schedule": SCHEDULE, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
             "baseline": ref, "rows": rows, "missing": missing, "full_schedule": full,
             "ensemble_of_full_schedule": ensemble}
