@@ -11,7 +11,6 @@ import io
 import os
 import pickle
 import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from pngs import png_claiming
 
 
 @dataclass(frozen=True)
@@ -85,16 +85,6 @@ def checkpoint(tmp_path_factory) -> Path:
     return Checkpoint.from_model("resnet_swish_xs", create_model("resnet_swish_xs")).save(path)
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png_header_claiming(width: int, height: int) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _png_chunk(b"IEND", b""))
-
-
 def _pil(image: Image.Image, fmt: str, **options) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **options)
@@ -149,8 +139,8 @@ def _image_bytes(tmp: Path) -> dict[str, bytes]:
         "truncated_jpeg": bytes(jpeg[: len(jpeg) * 3 // 4]), "jpeg_header_only": bytes(jpeg[:400]),
         "jpeg_soi_only": b"\xff\xd8", "garbled_jpeg": bytes(garbled), "truncated_png": png[: len(png) // 2],
         "png_signature_only": b"\x89PNG\r\n\x1a\n", "png_bad_crc": bytes(bad_crc), "truncated_gif": gif[:40],
-        "png_20000x20000_header": _png_header_claiming(20000, 20000),
-        "png_10000x8000_header": _png_header_claiming(10000, 8000),
+        "png_20000x20000_header": png_claiming(20000, 20000),
+        "png_10000x8000_header": png_claiming(10000, 8000),
         "jpeg_60000x60000_header": bytes(huge_jpeg), "gif_30000x30000_header": bytes(huge_gif),
         "1x1_png": cv2.imencode(".png", np.zeros((1, 1, 3), np.uint8))[1].tobytes(),
         "1x1_jpeg": cv2.imencode(".jpg", np.zeros((1, 1, 3), np.uint8))[1].tobytes(),

@@ -6,13 +6,12 @@ the bundled sample; videos and broken files are generated.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from pngs import png_claiming
 
 SAMPLE_FACE = (174, 112, 175, 210)  # (x, y, w, h) of the face in the bundled portrait, by eye and yuface
 
@@ -107,17 +106,6 @@ def blank_video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "blank.mp4", frames)
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def huge_png_header(width: int, height: int) -> bytes:
-    """A tiny PNG file whose header claims ``width`` x ``height`` pixels (a decompression bomb's shape)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _png_chunk(b"IEND", b""))
-
-
 @pytest.fixture
 def bad_inputs(tmp_path, sample_image) -> dict[str, Path]:
     """One file per way an input can be broken, keyed by what is wrong with it."""
@@ -131,7 +119,7 @@ def bad_inputs(tmp_path, sample_image) -> dict[str, Path]:
         "truncated": png[: len(png) // 2],
         "truncated_jpeg": bytes(jpeg[: len(jpeg) * 3 // 4]),
         "garbled": bytes(jpeg),
-        "huge": huge_png_header(10_000, 8_000),
+        "huge": png_claiming(10_000, 8_000),
     }
     suffix = {"text": ".txt", "truncated": ".png", "huge": ".png"}
     out = {}

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import io
 import re
-import struct
-import zlib
 
 import numpy as np
 import pytest
 
 from ferkit.labels import EMOTIONS
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def bomb_png(width: int, height: int) -> bytes:
-    """A 100-byte PNG whose header claims width x height pixels: decoding it would need gigabytes."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _png_chunk(b"IEND", b""))
+from pngs import png_claiming
 
 
 def assert_error(response, status: int) -> str:
@@ -130,7 +118,7 @@ def test_default_cap_is_10_mb(checkpoint):
 
 
 def test_decompression_bomb_is_413_before_decoding(client):
-    data = bomb_png(20_000, 20_000)
+    data = png_claiming(20_000, 20_000, colour_type=2)
     assert len(data) < 200
     message = assert_error(client.post("/v1/predict", files={"file": ("bomb.png", data, "image/png")}), 413)
     assert message.startswith("bomb.png: image too large")
