@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from ferkit.config import ConfigError, TrainConfig, load_config
@@ -49,3 +51,11 @@ def test_bad_files(tmp_path):
 def test_fixed_temperature():
     assert TrainConfig(data="x", temperature="0.7").validate().fixed_temperature() == 0.7
     assert TrainConfig(data="x").fixed_temperature() is None
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_preset_loads(path):
+    # A preset with a misspelt key or a value of the wrong type would fail only when a user trains.
+    config = load_config(path)
+    assert config.name and config.data
