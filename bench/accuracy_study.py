@@ -48,6 +48,9 @@ FULL = [
     ("default-s", "runs/default", "the shipped default: resnet_swish_s, 50 epochs (`configs/default.yaml`)"),
     ("default-fast", "runs/default-fast",
      "resnet_swish_s_fast distilled from the shipped default, 50 epochs (`configs/s_fast_distilled.yaml`)"),
+    ("fast-ens", "runs/fast-ens",
+     "resnet_swish_s_fast distilled from the two models above as an ensemble, 50 epochs "
+     "(`configs/s_fast_ensemble_distilled.yaml`)"),
 ]
 MARK_BEGIN, MARK_END = "<!-- study-table: written by bench/accuracy_study.py -->", "<!-- /study-table -->"
 
@@ -96,40 +99,43 @@ def _test_faces():
     return data.by_split("test"), dedup_test_mask(data)[data.split == "test"]
 
 
-def _tta_and_ensemble(rows: list[dict]) -> dict | None:
+def _tta_and_ensembles(rows: list[dict], members: set[str]) -> list[dict]:
     """Ten-crop TTA accuracy on PrivateTest for these rows' models (flip TTA is in every summary), and
-    the ensemble of the full-schedule models: their calibrated probabilities averaged, per TTA mode."""
+    every ensemble of two or more of the full-schedule models (``members``): their calibrated
+    probabilities averaged, per TTA mode."""
+    import itertools
+
     import torch
 
     from ferkit.evaluation.logits import face_logits
     from ferkit.training.checkpoint import load_checkpoint
 
     if not rows:
-        return None
+        return []
     torch.set_num_threads(os.cpu_count() or 1)
     test, dedup = _test_faces()
-    labels = torch.as_tensor(test.labels)
-    ensemble: dict[str, torch.Tensor] = {}
+    labels, dedup = torch.as_tensor(test.labels), torch.as_tensor(dedup)
+    probs: dict[str, dict[str, torch.Tensor]] = {}
     for r in rows:
         ckpt = load_checkpoint(REPO / r["run"] / "model.pt")
         model = ckpt.build_model()
         for mode in ("none", "flip", "tencrop"):
-            if mode != "tencrop" and not r["name"].startswith("default"):
+            if mode != "tencrop" and r["name"] not in members:
                 continue
             logits = face_logits(model, test.faces, ckpt.normalization, tta=mode)
             if mode == "tencrop":
                 r["private_test_tencrop"] = round(float((logits.argmax(1) == labels).double().mean()), 5)
-            if r["name"].startswith("default"):
-                probs = (logits / ckpt.temperature).softmax(1)
-                ensemble[mode] = ensemble.get(mode, 0) + probs
-    members = [r["name"] for r in rows if r["name"].startswith("default")]
-    if len(members) < 2:
-        return None
-    out: dict = {"members": members}
-    for mode, probs in ensemble.items():
-        hit = probs.argmax(1) == labels
-        out[mode] = {"private_test": round(float(hit.double().mean()), 5),
-                     "private_test_dedup": round(float(hit[torch.as_tensor(dedup)].double().mean()), 5)}
+            if r["name"] in members:
+                probs.setdefault(r["name"], {})[mode] = (logits / ckpt.temperature).softmax(1)
+    out = []
+    for size in range(2, len(probs) + 1):
+        for names in itertools.combinations(probs, size):
+            entry: dict = {"members": list(names)}
+            for mode in ("none", "flip", "tencrop"):
+                hit = sum(probs[n][mode] for n in names).argmax(1) == labels
+                entry[mode] = {"private_test": round(float(hit.double().mean()), 5),
+                               "private_test_dedup": round(float(hit[dedup].double().mean()), 5)}
+            out.append(entry)
     return out
 
 
@@ -152,10 +158,10 @@ def table() -> dict:
             r["delta_public"] = round(r["public_test"] - ref["public_test"]["mean"], 5)
             r["delta_private"] = round(r["private_test"] - ref["private_test"]["mean"], 5)
     full = [_row(name, change, REPO / run) for name, run, change in FULL if (REPO / run / "summary.json").is_file()]
-    ensemble = _tta_and_ensemble([r for r in rows if r["name"] in BASELINES] + full)
+    ensembles = _tta_and_ensembles([r for r in rows if r["name"] in BASELINES] + full, {r["name"] for r in full})
     return {"schedule": SCHEDULE, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
             "baseline": ref, "rows": rows, "missing": missing, "full_schedule": full,
-            "ensemble_of_full_schedule": ensemble}
+            "ensembles_of_full_schedule": ensembles}
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
@@ -182,12 +188,15 @@ def markdown(result: dict) -> str:
                      f"{_pct(full['private_test'])} | | {_pct(full['private_test_flip_tta'])} "
                      f"| {_pct(full.get('private_test_tencrop'))} "
                      f"| {_pct(full['private_test_dedup'])} | {_pct(full['ece'])} | | {full['wall_min']} |")
-    ens = result.get("ensemble_of_full_schedule")
-    if ens:
-        cells = " | ".join(f"{_pct(ens[m]['private_test'])} ({_pct(ens[m]['private_test_dedup'])} dedup)"
-                           for m in ("none", "flip", "tencrop"))
-        lines += ["", f"Ensemble of {' + '.join(ens['members'])} (calibrated probabilities averaged), PrivateTest %:",
-                  "", "| no TTA | flip TTA | ten-crop |", "|---|---|---|", f"| {cells} |"]
+    ensembles = result.get("ensembles_of_full_schedule")
+    if ensembles:
+        lines += ["", "Ensembles of the full-schedule models (calibrated probabilities averaged), PrivateTest % "
+                  "(de-duplicated subset in brackets):", "",
+                  "| members | no TTA | flip TTA | ten-crop |", "|---|---|---|---|"]
+        for ens in ensembles:
+            cells = " | ".join(f"{_pct(ens[m]['private_test'])} ({_pct(ens[m]['private_test_dedup'])})"
+                               for m in ("none", "flip", "tencrop"))
+            lines.append(f"| {' + '.join(ens['members'])} | {cells} |")
     notes = []
     if ref:
         notes.append(f"Δ is against the mean of {ref['private_test']['n']} baseline seed(s); the baselines' spread "
