@@ -20,13 +20,14 @@ from ferkit.data.fer2013_csv import load_fer2013_csv
 from ferkit.data.fer2013_images import is_fer2013_name, load_fer2013_images
 from ferkit.data.ferplus import FerPlusVotes, apply_ferplus, load_ferplus
 from ferkit.data.image_tree import ImageTree
+from ferkit.data.packed import is_packed, load_packed, save_packed
 from ferkit.data.quality import near_blank_mask
 
 __all__ = [
     "SPLITS", "DataError", "DuplicateReport", "FaceDataset", "FerPlusVotes", "apply_ferplus", "combine",
     "concat", "dedup_test_mask", "detect_format", "find_duplicates", "load_affectnet_kaggle",
     "load_affectnet_official", "load_dataset", "load_fer2013_csv", "load_fer2013_images", "load_ferplus",
-    "near_blank_mask",
+    "load_packed", "near_blank_mask", "save_packed",
 ]
 
 _LOADERS = {
@@ -34,18 +35,21 @@ _LOADERS = {
     "fer2013_images": load_fer2013_images,
     "affectnet_official": load_affectnet_official,
     "affectnet_kaggle": load_affectnet_kaggle,
+    "packed": load_packed,
 }
 
 
 def detect_format(path: str | Path) -> str:
     """Which loader reads ``path``.
 
-    Returns one of ``fer2013_csv``, ``fer2013_images``, ``affectnet_official``, ``affectnet_kaggle``.
+    Returns one of ``fer2013_csv``, ``fer2013_images``, ``affectnet_official``, ``affectnet_kaggle``,
+    ``packed``.
 
     A ``.csv``/``.csv.gz`` file is the FER2013 CSV; a folder with
     ``Manually_Annotated_file_lists/`` is the official AffectNet release; any
     other folder or zip is a class-folder tree: FER2013's when its images are
-    named ``Training_*``/``PublicTest_*``/``PrivateTest_*``, AffectNet's otherwise.
+    named ``Training_*``/``PublicTest_*``/``PrivateTest_*``, AffectNet's otherwise;
+    a ``.npz.xz`` file is one written by ``ferkit data pack`` (``save_packed``).
 
     Raises:
         DataError: the path is missing or is a file of another kind.
@@ -56,6 +60,8 @@ def detect_format(path: str | Path) -> str:
     name = path.name.lower()
     if path.is_file() and (name.endswith(".csv") or name.endswith(".csv.gz")):
         return "fer2013_csv"
+    if path.is_file() and is_packed(path):
+        return "packed"
     if path.is_dir() and is_affectnet_official(path):
         return "affectnet_official"
     if path.is_dir() or name.endswith(".zip"):
@@ -63,7 +69,7 @@ def detect_format(path: str | Path) -> str:
             fer = any(is_fer2013_name(f) for f in tree.images())
         return "fer2013_images" if fer else "affectnet_kaggle"
     raise DataError(f"{path}: not a dataset ferkit reads (expected the FER2013 .csv/.csv.gz, "
-                    "an images .zip or folder, or an AffectNet folder)")
+                    "an images .zip or folder, an AffectNet folder, or a .npz.xz from `ferkit data pack`)")
 
 
 def load_dataset(path: str | Path, ferplus: str | Path | None = None, soft: bool = False,
@@ -72,7 +78,8 @@ def load_dataset(path: str | Path, ferplus: str | Path | None = None, soft: bool
 
     Args:
         path: FER2013 CSV (``.csv``/``.csv.gz``), FER2013 images zip or folder,
-            AffectNet official root, or AffectNet Kaggle folder/zip.
+            AffectNet official root, AffectNet Kaggle folder/zip, or a ``.npz.xz`` from
+            ``ferkit data pack``.
         ferplus: ``fer2013new.csv``: relabel with FER+ majority labels, dropping
             rows without one (FER2013 CSV only; see ``apply_ferplus``).
         soft: with ``ferplus``, also set soft labels to the FER+ vote distribution.

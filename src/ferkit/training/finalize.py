@@ -21,14 +21,14 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1) == labels).double().mean()) if len(labels) else float("nan")
 
 
-def _best_weights(module, best_ckpt: Path):
+def _best_weights(module, best_ckpt: Path, device: torch.device):
     """The model as saved in the best-val-accuracy Lightning checkpoint, or None without one."""
     if not best_ckpt.is_file():
         return None
     state = torch.load(best_ckpt, map_location="cpu", weights_only=False)["state_dict"]
     model = copy.deepcopy(module.model).cpu()
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    return model.eval()
+    return model.to(device).eval()
 
 
 def read_history(run_dir: Path) -> list[dict[str, float]]:
@@ -62,9 +62,11 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
     norm = module.normalization
     val, test = data.by_split("val"), data.by_split("test")
     val_y, test_y = torch.as_tensor(val.labels), torch.as_tensor(test.labels)
-    final = copy.deepcopy(module.model).cpu().eval().to(memory_format=torch.contiguous_format)
+    # Scored where it trained (a GPU scores the large model in seconds); the saved weights go to the CPU.
+    device = trainer.strategy.root_device  # Lightning has moved the module back to the CPU by now
+    final = copy.deepcopy(module.model).to(device).eval().to(memory_format=torch.contiguous_format)
     candidates = {"swa" if config.swa else "last": final}
-    best = _best_weights(module, run_dir / "checkpoints" / "best.ckpt")
+    best = _best_weights(module, run_dir / "checkpoints" / "best.ckpt", device)
     if best is not None:
         candidates["best"] = best.to(memory_format=torch.contiguous_format)
     val_acc = {name: _accuracy(face_logits(m, val.faces, norm), val_y) for name, m in candidates.items()}

@@ -1,0 +1,146 @@
+"""Train on a lent GPU inside a fixed time budget, then pack the results to carry back.
+
+Steps, each a plain ``ferkit train`` (so every figure comes from a run folder):
+
+1. ``bench/train_throughput.py`` on the GPU: images/s of every size, fp32 vs bf16.
+2. The large size (resnet_swish_l) on two seeds at once, bf16-mixed, with as many epochs
+   (at most 50) as the measured throughput fits into about half the budget; resnet_swish_m
+   beside them.
+3. The CPU sizes (s, s_fast) distilled from the ensemble of the large models.
+
+Data: FER2013 train and val only, packed on this machine by
+``ferkit data pack fer2013.csv.gz carry/fer2013_trainval.npz.xz --splits train,val``; the test
+split (PrivateTest) stays behind and is measured where the models come back
+(``ferkit evaluate``). The large models come back with fp16 weights (a third of the 16 MiB
+per file the device tool returns); everything is one tar, split into 15 MB parts:
+
+    python bench/gpu_train.py --data carry/fer2013_trainval.npz.xz --out "$OUT" --budget 500
+    cat OUT/runs.tar.part-* | tar x     # here, afterwards
+
+Prints JSON (the plan, each run's wall time and exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+TRAIN_FACES = 28709
+
+
+def throughput(out: Path) -> dict:
+    models = ["resnet_swish_l", "resnet_swish_m", "resnet_swish_s", "resnet_swish_s_fast"]
+    done = subprocess.run([sys.executable, "bench/train_throughput.py", "--steps", "5", "--models", *models],
+                          capture_output=True, text=True, timeout=240)
+    (out / "train_throughput_gpu.json").write_text(done.stdout + done.stderr[-4000:])
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"model"')]
+    return {r["model"]: r for r in rows}
+
+
+def start(name: str, overrides: list[str], runs: Path, data: str, log_dir: Path, limit_s: float,
+          extra: list[str]):
+    command = ["timeout", str(int(limit_s)), sys.executable, "-m", "ferkit", "train", "configs/default.yaml",
+               f"data={data}", f"out_dir={runs}", f"name={name}", "precision=bf16-mixed", "channels_last=true",
+               "progress=false", "num_workers=0", *overrides, *extra]
+    log = open(log_dir / f"{name}.log", "w")
+    return name, command, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), time.time()
+
+
+def wait(procs) -> dict:
+    result = {}
+    while len(result) < len(procs):
+        for name, command, proc, started in procs:
+            if name not in result and proc.poll() is not None:
+                result[name] = {"exit": proc.returncode, "wall_s": round(time.time() - started, 1),
+                                "command": " ".join(command[3:])}
+        time.sleep(1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the packed FER2013 train+val file")
+    parser.add_argument("--out", required=True, help="folder for the parts to carry back")
+    parser.add_argument("--budget", type=float, default=500, help="seconds for all of it")
+    parser.add_argument("--max-epochs", type=int, default=50)
+    parser.add_argument("--rate-l", type=float, default=0,
+                        help="the large model's training images/s; 0: measure it (step 1)")
+    parser.add_argument("--extra", nargs="*", default=[], metavar="key=value",
+                        help="overrides for every run, e.g. train_limit=512 for a smoke test")
+    args = parser.parse_args()
+    begin = time.time()
+    out = Path(args.out)
+    runs, logs = out / "work" / "runs", out / "work" / "logs"
+    runs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    report: dict = {"bench": "gpu_train", "budget_s": args.budget}
+
+    rate_l = args.rate_l or throughput(out)["resnet_swish_l"]["best_images_per_s"]
+    report["throughput_s"] = round(time.time() - begin, 1)
+    # Two large runs share the GPU; Lightning, metrics and validation cost about a third on top.
+    phase_a = 0.5 * args.budget
+    epochs_l = max(min(5, args.max_epochs), min(args.max_epochs, int(phase_a * rate_l / 2 * 0.6 / TRAIN_FACES)))
+    report["epochs_l"] = epochs_l
+    left = args.budget - (time.time() - begin)
+    procs = [start(f"gpu-l-seed{seed}", ["model=resnet_swish_l", f"epochs={epochs_l}", f"seed={seed}"],
+                   runs, args.data, logs, left - 150, args.extra) for seed in (0, 1)]
+    procs.append(start("gpu-m", ["model=resnet_swish_m", f"epochs={args.max_epochs}"], runs, args.data, logs,
+                       left - 150, args.extra))
+    report["phase_a"] = wait(procs)
+
+    teachers = [str(runs / f"gpu-l-seed{s}" / "model.pt") for s in (0, 1)]
+    teachers = [t for t in teachers if Path(t).is_file()]
+    left = args.budget - (time.time() - begin) - 25
+    if teachers and left > 60:
+        # Each student step runs every teacher forward (a third of a training step each); two students.
+        per_epoch = TRAIN_FACES * (1 + len(teachers)) / 3 / (rate_l * 0.6) * 2
+        epochs_s = max(min(5, args.max_epochs), min(args.max_epochs, int(0.8 * left / per_epoch)))
+        report["epochs_students"] = epochs_s
+        procs = [start(f"gpu-{size}-distilled", [f"model=resnet_swish_{size}", f"epochs={epochs_s}",
+                                                  f"teacher={','.join(teachers)}"], runs, args.data, logs, left,
+                       args.extra)
+                 for size in ("s", "s_fast")]
+        report["phase_b"] = wait(procs)
+
+    pack(runs, logs, out)
+    report["total_s"] = round(time.time() - begin, 1)
+    (out / "gpu_train.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+def pack(runs: Path, logs: Path, out: Path) -> None:
+    """model.pt (the large ones as fp16), summary, config and metrics of every run, plus logs: one split tar."""
+    import torch
+
+    keep = []
+    for run in sorted(p for p in runs.iterdir() if p.is_dir()):
+        model = run / "model.pt"
+        if model.is_file() and model.stat().st_size > 8e6:
+            raw = torch.load(model, map_location="cpu", weights_only=True)
+            raw["state_dict"] = {k: v.half() if v.is_floating_point() and k != "temperature" else v
+                                 for k, v in raw["state_dict"].items()}
+            torch.save(raw, run / "model.pt")
+        keep += [p for p in (model, run / "summary.json", run / "config.yaml") if p.is_file()]
+        keep += sorted(run.glob("logs/**/metrics.csv"))
+    keep += sorted(logs.glob("*.log"))
+    tar_path = out / "runs.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        for path in keep:
+            tar.add(path, arcname=str(path.relative_to(out / "work")))
+    data = tar_path.read_bytes()
+    tar_path.unlink()
+    part = 15_000_000
+    for i in range(0, len(data), part):
+        (out / f"runs.tar.part-{i // part:02d}").write_bytes(data[i:i + part])
+    import shutil
+
+    shutil.rmtree(out / "work")
+
+
+if __name__ == "__main__":
+    main()
