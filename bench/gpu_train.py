@@ -1,20 +1,24 @@
 """Train on a lent GPU inside a fixed time budget, then pack the results to carry back.
 
-Steps, each a plain ``ferkit train`` (so every figure comes from a run folder):
+Every model is a plain ``ferkit train`` run (so every figure comes from a run folder), bf16-mixed
+and channels_last. Two plans:
 
-1. ``bench/train_throughput.py`` on the GPU: images/s of every size, fp32 vs bf16.
-2. The large size (resnet_swish_l) on two seeds at once, bf16-mixed, with as many epochs
-   (at most 50) as the measured throughput fits into about half the budget; resnet_swish_m
-   beside them.
-3. The CPU sizes (s, s_fast) distilled from the ensemble of the large models.
+``--plan ensemble`` (default)
+    1. ``bench/train_throughput.py`` on the GPU: images/s of every size, fp32 vs bf16.
+    2. The large size (resnet_swish_l) on two seeds at once, with as many epochs (at most 50)
+       as the measured throughput fits into about half the budget; resnet_swish_m beside them.
+    3. The CPU sizes (s, s_fast) distilled from the ensemble of the two large models.
+``--plan long``
+    resnet_swish_l (seed 2, ``--epochs-l``), s and s_fast (``--epochs-s``) from scratch, side by
+    side, early-stopping patience 25.
 
 Data: FER2013 train and val only, packed on this machine by
 ``ferkit data pack fer2013.csv.gz carry/fer2013_trainval.npz.xz --splits train,val``; the test
-split (PrivateTest) stays behind and is measured where the models come back
-(``ferkit evaluate``). The large models come back with fp16 weights (a third of the 16 MiB
-per file the device tool returns); everything is one tar, split into 15 MB parts:
+split (PrivateTest) stays behind and is measured where the models come back. The large models
+come back with fp16 weights (23 MB each instead of 46); everything is one tar, split into 15 MB
+parts, since the device tool returns at most 8 files of 16 MiB:
 
-    python bench/gpu_train.py --data carry/fer2013_trainval.npz.xz --out "$OUT" --budget 500
+    python bench/gpu_train.py --data carry/fer2013_trainval.npz.xz --out "$OUT" --budget 470
     cat OUT/runs.tar.part-* | tar x     # here, afterwards
 
 Prints JSON (the plan, each run's wall time and exit status).
@@ -67,7 +71,12 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the packed FER2013 train+val file")
     parser.add_argument("--out", required=True, help="folder for the parts to carry back")
     parser.add_argument("--budget", type=float, default=500, help="seconds for all of it")
+    parser.add_argument("--plan", choices=["ensemble", "long"], default="ensemble",
+                        help="ensemble: two large models then students distilled from them; "
+                             "long: one large model and s, s_fast from scratch on longer schedules")
     parser.add_argument("--max-epochs", type=int, default=50)
+    parser.add_argument("--epochs-l", type=int, default=80, help="plan long: the large model's epochs")
+    parser.add_argument("--epochs-s", type=int, default=120, help="plan long: the small models' epochs")
     parser.add_argument("--rate-l", type=float, default=0,
                         help="the large model's training images/s; 0: measure it (step 1)")
     parser.add_argument("--extra", nargs="*", default=[], metavar="key=value",
@@ -78,8 +87,30 @@ def main() -> None:
     runs, logs = out / "work" / "runs", out / "work" / "logs"
     runs.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    report: dict = {"bench": "gpu_train", "budget_s": args.budget}
+    report: dict = {"bench": "gpu_train", "plan": args.plan, "budget_s": args.budget}
+    if args.plan == "long":
+        long_runs(args, runs, logs, begin, report)
+    else:
+        ensemble_then_students(args, out, runs, logs, begin, report)
+    pack(runs, logs, out)
+    report["total_s"] = round(time.time() - begin, 1)
+    (out / "gpu_train.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
 
+
+def long_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """One large model and the two CPU sizes from scratch, all with longer schedules, side by side."""
+    left = args.budget - (time.time() - begin) - 30
+    patience = "early_stopping_patience=25"  # a long cosine schedule plateaus for a while before it gains
+    procs = [start("gpu-l-long", ["model=resnet_swish_l", f"epochs={args.epochs_l}", "seed=2", patience],
+                   runs, args.data, logs, left, args.extra)]
+    procs += [start(f"gpu-{size}-long", [f"model=resnet_swish_{size}", f"epochs={args.epochs_s}", patience],
+                    runs, args.data, logs, left, args.extra) for size in ("s", "s_fast")]
+    report["long"] = wait(procs)
+
+
+def ensemble_then_students(args, out: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """Two large models at once (epochs from the measured throughput), then s and s_fast distilled from them."""
     rate_l = args.rate_l or throughput(out)["resnet_swish_l"]["best_images_per_s"]
     report["throughput_s"] = round(time.time() - begin, 1)
     # Two large runs share the GPU; Lightning, metrics and validation cost about a third on top.
@@ -106,11 +137,6 @@ def main() -> None:
                        args.extra)
                  for size in ("s", "s_fast")]
         report["phase_b"] = wait(procs)
-
-    pack(runs, logs, out)
-    report["total_s"] = round(time.time() - begin, 1)
-    (out / "gpu_train.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
 
 
 def pack(runs: Path, logs: Path, out: Path) -> None:
