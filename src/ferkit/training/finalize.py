@@ -55,10 +55,33 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
     return [epochs[e] for e in sorted(epochs)]
 
 
-def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trainer) -> dict:
-    """Select, calibrate, evaluate and save ``run_dir/model.pt``; returns the summary."""
+def test_figures(model, data: FaceDataset, norm: dict[str, float], temperature: float) -> dict:
+    """The test split's figures of a selected, calibrated model: plain, flip-TTA and de-duplicated accuracy,
+    NLL and ECE after and before ``temperature``. Also used for models trained without the test split
+    (``bench/score_runs.py --write``)."""
     from ferkit.data import dedup_test_mask
 
+    test = data.by_split("test")
+    test_y = torch.as_tensor(test.labels)
+    logits = face_logits(model, test.faces, norm)
+    logits_tta = face_logits(model, test.faces, norm, tta=True)
+    dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
+    return {
+        "split": "test (FER2013 PrivateTest)" if data.name.startswith("fer2013") else "test",
+        "n": len(test_y),
+        "accuracy": round(_accuracy(logits, test_y), 5),
+        "accuracy_tta": round(_accuracy(logits_tta, test_y), 5),
+        "accuracy_dedup": round(_accuracy(logits[dedup], test_y[dedup]), 5),
+        "n_dedup": int(dedup.sum()),
+        "nll": round(float(F.cross_entropy(logits / temperature, test_y)), 5),
+        "nll_uncalibrated": round(float(F.cross_entropy(logits, test_y)), 5),
+        "ece": round(expected_calibration_error((logits / temperature).softmax(1), test_y), 5),
+        "ece_uncalibrated": round(expected_calibration_error(logits.softmax(1), test_y), 5),
+    }
+
+
+def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trainer) -> dict:
+    """Select, calibrate, evaluate and save ``run_dir/model.pt``; returns the summary."""
     norm = module.normalization
     val, test = data.by_split("val"), data.by_split("test")
     val_y, test_y = torch.as_tensor(val.labels), torch.as_tensor(test.labels)
@@ -90,24 +113,11 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
         "epochs_run": min(trainer.current_epoch, config.epochs),
     }
     if len(test):
-        logits = face_logits(model, test.faces, norm)
-        logits_tta = face_logits(model, test.faces, norm, tta=True)
-        dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
-        summary["test"] = {
-            "split": "test (FER2013 PrivateTest)" if data.name.startswith("fer2013") else "test",
-            "n": len(test_y),
-            "accuracy": round(_accuracy(logits, test_y), 5),
-            "accuracy_tta": round(_accuracy(logits_tta, test_y), 5),
-            "accuracy_dedup": round(_accuracy(logits[dedup], test_y[dedup]), 5),
-            # Every candidate's test accuracy, for the record only: selection above used val alone.
-            "accuracy_candidates": {name: round(_accuracy(logits if m is model else face_logits(m, test.faces, norm),
-                                                          test_y), 5) for name, m in candidates.items()},
-            "n_dedup": int(dedup.sum()),
-            "nll": round(float(F.cross_entropy(logits / temperature, test_y)), 5),
-            "nll_uncalibrated": round(float(F.cross_entropy(logits, test_y)), 5),
-            "ece": round(expected_calibration_error((logits / temperature).softmax(1), test_y), 5),
-            "ece_uncalibrated": round(expected_calibration_error(logits.softmax(1), test_y), 5),
-        }
+        summary["test"] = test_figures(model, data, norm, temperature)
+        # Every candidate's test accuracy, for the record only: selection above used val alone.
+        summary["test"]["accuracy_candidates"] = {
+            name: summary["test"]["accuracy"] if m is model else round(
+                _accuracy(face_logits(m, test.faces, norm), test_y), 5) for name, m in candidates.items()}
     ckpt = Checkpoint.from_model(config.model, model, normalization=dict(norm), run_dir=str(run_dir),
                                  metrics={**summary, "history": read_history(run_dir)})
     ckpt.save(run_dir / "model.pt")

@@ -1,0 +1,94 @@
+"""FER2013 PrivateTest figures of trained models, and of every ensemble of them.
+
+For models trained where the test split was not carried (``bench/gpu_train.py`` packs Training and
+PublicTest only), this is where their test figures come from. Per model: accuracy, flip-TTA accuracy,
+accuracy on the de-duplicated test subset, ECE (15 bins) after and before the model's temperature.
+Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
+and with flip TTA, and both on the de-duplicated subset. Prints JSON.
+
+``--write`` also stores the test figures in each checkpoint's metrics (``metrics["test"]``, as
+training writes them when the test split is present) and in the ``summary.json`` beside it, so
+that a model trained without the test split describes itself like any other:
+
+    python bench/score_runs.py --threads 2 runs/gpu1/runs/gpu-l-seed0/model.pt runs/gpu1/runs/gpu-l-seed1/model.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from ferkit.data import dedup_test_mask, load_dataset
+from ferkit.evaluation.calibration import expected_calibration_error
+from ferkit.evaluation.logits import face_logits
+from ferkit.training.checkpoint import load_checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="ferkit checkpoints (model.pt)")
+    parser.add_argument("--data", default="../shared/data/fer2013/fer2013.csv.gz")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--write", action="store_true",
+                        help="store the test figures in each checkpoint and its run's summary.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_dataset(args.data)
+    test = data.by_split("test")
+    y = torch.as_tensor(test.labels)
+    dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
+
+    def pct(logits: torch.Tensor, mask=slice(None)) -> float:
+        return round(float((logits[mask].argmax(1) == y[mask]).double().mean()) * 100, 2)
+
+    out: dict = {"bench": "score_runs", "split": "FER2013 PrivateTest", "n": len(y), "n_dedup": int(dedup.sum()),
+                 "cpu": platform.machine(), "threads": args.threads, "models": {}, "ensembles": []}
+    calibrated = {}
+    for path in args.models:
+        started = time.time()
+        ckpt = load_checkpoint(path)
+        model = ckpt.build_model().eval()
+        plain = face_logits(model, test.faces, ckpt.normalization)
+        flip = face_logits(model, test.faces, ckpt.normalization, tta=True)
+        t = ckpt.temperature
+        calibrated[path] = (plain / t, flip / t)
+        out["models"][path] = {
+            "arch": ckpt.arch, "accuracy": pct(plain), "accuracy_flip": pct(flip), "accuracy_dedup": pct(plain, dedup),
+            "ece": round(expected_calibration_error((plain / t).softmax(1), y) * 100, 2),
+            "ece_uncalibrated": round(expected_calibration_error(plain.softmax(1), y) * 100, 2),
+            "temperature": round(t, 4), "val_accuracy": ckpt.metrics.get("val_accuracy"),
+            "epochs_run": ckpt.metrics.get("epochs_run"), "score_s": round(time.time() - started, 1)}
+        print(json.dumps({path: out["models"][path]}), flush=True)
+        if args.write:
+            write_test_figures(path, ckpt, model, data)
+    for r in range(2, len(args.models) + 1):
+        for combo in itertools.combinations(args.models, r):
+            plain = sum(calibrated[p][0].softmax(1) for p in combo) / r
+            flip = sum(calibrated[p][1].softmax(1) for p in combo) / r
+            out["ensembles"].append({"members": [Path(p).parent.name for p in combo],
+                                     "accuracy": pct(plain), "accuracy_flip": pct(flip),
+                                     "accuracy_dedup": pct(plain, dedup), "accuracy_flip_dedup": pct(flip, dedup)})
+    print(json.dumps(out, indent=2))
+
+
+def write_test_figures(path: str, ckpt, model, data) -> None:
+    from ferkit.training.finalize import test_figures
+
+    ckpt.metrics["test"] = {**test_figures(model, data, ckpt.normalization, ckpt.temperature),
+                            "scored_by": "bench/score_runs.py --write"}
+    ckpt.save(path)
+    summary = Path(path).with_name("summary.json")
+    if summary.is_file():
+        figures = json.loads(summary.read_text())
+        figures["test"] = ckpt.metrics["test"]
+        summary.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
