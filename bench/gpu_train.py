@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the packed FER2013 train+val file")
     parser.add_argument("--out", required=True, help="folder for the parts to carry back")
     parser.add_argument("--budget", type=float, default=500, help="seconds for all of it")
+    parser.add_argument("--work", default="gpu-work", help="folder for the run folders, relative to the repo root")
     parser.add_argument("--plan", choices=["ensemble", "long"], default="ensemble",
                         help="ensemble: two large models then students distilled from them; "
                              "long: one large model and s, s_fast from scratch on longer schedules")
@@ -84,7 +85,9 @@ def main() -> None:
     args = parser.parse_args()
     begin = time.time()
     out = Path(args.out)
-    runs, logs = out / "work" / "runs", out / "work" / "logs"
+    # Run folders relative to the repo root, so that configs, logs and checkpoints record no machine's paths.
+    work = Path(args.work)
+    runs, logs = work / "runs", work / "logs"
     runs.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     report: dict = {"bench": "gpu_train", "plan": args.plan, "budget_s": args.budget}
@@ -92,7 +95,7 @@ def main() -> None:
         long_runs(args, runs, logs, begin, report)
     else:
         ensemble_then_students(args, out, runs, logs, begin, report)
-    pack(runs, logs, out)
+    pack(work, out)
     report["total_s"] = round(time.time() - begin, 1)
     (out / "gpu_train.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
@@ -139,10 +142,11 @@ def ensemble_then_students(args, out: Path, runs: Path, logs: Path, begin: float
         report["phase_b"] = wait(procs)
 
 
-def pack(runs: Path, logs: Path, out: Path) -> None:
+def pack(work: Path, out: Path) -> None:
     """model.pt (the large ones as fp16), summary, config and metrics of every run, plus logs: one split tar."""
     import torch
 
+    runs, logs = work / "runs", work / "logs"
     keep = []
     for run in sorted(p for p in runs.iterdir() if p.is_dir()):
         model = run / "model.pt"
@@ -157,7 +161,7 @@ def pack(runs: Path, logs: Path, out: Path) -> None:
     tar_path = out / "runs.tar"
     with tarfile.open(tar_path, "w") as tar:
         for path in keep:
-            tar.add(path, arcname=str(path.relative_to(out / "work")))
+            tar.add(path, arcname=str(path.relative_to(work)))
     data = tar_path.read_bytes()
     tar_path.unlink()
     part = 15_000_000
@@ -165,7 +169,7 @@ def pack(runs: Path, logs: Path, out: Path) -> None:
         (out / f"runs.tar.part-{i // part:02d}").write_bytes(data[i:i + part])
     import shutil
 
-    shutil.rmtree(out / "work")
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
