@@ -96,7 +96,7 @@ def _run_data_pack(args) -> int:
 
     dataset = load_dataset(args.path)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    out = save_packed(dataset, args.out, splits)
+    out = save_packed(dataset, args.out, splits, progress=True)
     kept = int(sum(dataset.split == s for s in splits).sum()) if splits else 0
     print(f"{out}: {kept} faces ({', '.join(splits)}), {out.stat().st_size / 1e6:.1f} MB")
     return 0
