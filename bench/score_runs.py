@@ -28,6 +28,7 @@ from ferkit.data import dedup_test_mask, load_dataset
 from ferkit.evaluation.calibration import expected_calibration_error
 from ferkit.evaluation.logits import face_logits
 from ferkit.training.checkpoint import load_checkpoint
+from ferkit.training.finalize import figures_from_logits
 
 
 def main() -> None:
@@ -66,7 +67,8 @@ def main() -> None:
             "epochs_run": ckpt.metrics.get("epochs_run"), "score_s": round(time.time() - started, 1)}
         print(json.dumps({path: out["models"][path]}), flush=True)
         if args.write:
-            write_test_figures(path, ckpt, model, data)
+            # The same logits, scored as training scores a test split (fractions, NLL too).
+            write_test_figures(path, ckpt, figures_from_logits(plain, flip, data, t, dedup))
     for r in range(2, len(args.models) + 1):
         for combo in itertools.combinations(args.models, r):
             plain = sum(calibrated[p][0].softmax(1) for p in combo) / r
@@ -77,17 +79,14 @@ def main() -> None:
     print(json.dumps(out, indent=2))
 
 
-def write_test_figures(path: str, ckpt, model, data) -> None:
-    from ferkit.training.finalize import test_figures
-
-    ckpt.metrics["test"] = {**test_figures(model, data, ckpt.normalization, ckpt.temperature),
-                            "scored_by": "bench/score_runs.py --write"}
+def write_test_figures(path: str, ckpt, figures: dict) -> None:
+    ckpt.metrics["test"] = {**figures, "scored_by": "bench/score_runs.py --write"}
     ckpt.save(path)
     summary = Path(path).with_name("summary.json")
     if summary.is_file():
-        figures = json.loads(summary.read_text())
-        figures["test"] = ckpt.metrics["test"]
-        summary.write_text(json.dumps(figures, indent=2))
+        run = json.loads(summary.read_text())
+        run["test"] = ckpt.metrics["test"]
+        summary.write_text(json.dumps(run, indent=2))
 
 
 if __name__ == "__main__":

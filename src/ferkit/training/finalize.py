@@ -56,16 +56,23 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
 
 
 def test_figures(model, data: FaceDataset, norm: dict[str, float], temperature: float) -> dict:
-    """The test split's figures of a selected, calibrated model: plain, flip-TTA and de-duplicated accuracy,
-    NLL and ECE after and before ``temperature``. Also used for models trained without the test split
-    (``bench/score_runs.py --write``)."""
+    """The test split's figures of a selected, calibrated model (see ``figures_from_logits``)."""
+    faces = data.by_split("test").faces
+    return figures_from_logits(face_logits(model, faces, norm), face_logits(model, faces, norm, tta=True),
+                               data, temperature)
+
+
+def figures_from_logits(logits: torch.Tensor, logits_tta: torch.Tensor, data: FaceDataset, temperature: float,
+                        dedup: torch.Tensor | None = None) -> dict:
+    """Plain, flip-TTA and de-duplicated accuracy, NLL and ECE after and before ``temperature``, from a
+    model's raw logits on ``data``'s test split. ``dedup`` marks the test rows with no copy in Training
+    (computed from ``data`` when not given). Also used for models trained without the test split
+    (``bench/score_runs.py``)."""
     from ferkit.data import dedup_test_mask
 
-    test = data.by_split("test")
-    test_y = torch.as_tensor(test.labels)
-    logits = face_logits(model, test.faces, norm)
-    logits_tta = face_logits(model, test.faces, norm, tta=True)
-    dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
+    test_y = torch.as_tensor(data.by_split("test").labels)
+    if dedup is None:
+        dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
     return {
         "split": "test (FER2013 PrivateTest)" if data.name.startswith("fer2013") else "test",
         "n": len(test_y),
