@@ -88,12 +88,19 @@ def median_ms(fn, inputs) -> float:
     return round(1000 * statistics.median(times), 2)
 
 
-def bench_classify(model: Path, cores: int, faces: np.ndarray) -> dict:
-    from ferkit.inference.backends import open_backend
+def bench_classify(model: Path, cores: int, faces: np.ndarray, int8: Path | None = None) -> dict:
+    """Faces/s of each backend; ``onnx_int8`` too when the model has an int8 version (or one is named)."""
+    from ferkit.inference.backends import BackendError, open_backend
 
+    runners = {name: lambda name=name: open_backend(model, name, threads=cores) for name in ("torch", "onnx")}
+    runners["onnx_int8"] = lambda: open_backend(int8 or model, "onnx", threads=cores, int8=True)
     out = {}
-    for name in ("torch", "onnx"):
-        backend = open_backend(model, name, threads=cores)
+    for name, opener in runners.items():
+        try:
+            backend = opener()
+        except BackendError as e:
+            out[name] = {"skipped": str(e)}
+            continue
         out[name] = {f"batch_{b}_faces_per_s": round(rate(lambda b=b, run=backend: run(faces[:b]), b))
                      for b in (1, 256)}
     return out
@@ -281,6 +288,8 @@ def main() -> None:
     parser.add_argument("--margins", default="", help="comma-separated crop margins to compare on the weak labels")
     parser.add_argument("--timing-photos", type=int, default=0,
                         help="time detect+classify and video on the first N photos only (0: all 270)")
+    parser.add_argument("--int8", type=Path, metavar="ONNX",
+                        help="int8 model to time beside --model (default: the shipped one's, for the shipped model)")
     parser.add_argument("--out", type=Path, help="also write the JSON here (updated after every section)")
     parser.add_argument("--only", default="", metavar="SECTIONS",
                         help="comma-separated section names to run (default: all), e.g. margin_vs_weak_labels")
@@ -320,7 +329,7 @@ def main() -> None:
     sections = {
         "detection": lambda: bench_detectors(images),
         "onnx_vs_torch_on_photos": lambda: bench_agreement(model, images),
-        "classification": lambda: bench_classify(model, cores, faces),
+        "classification": lambda: bench_classify(model, cores, faces, args.int8),
         "detect_and_classify": lambda: bench_pipeline(model, cores, images[timed], frames[timed]),
         "video_640x480": lambda: bench_video(model, cores, frames[timed], tmp),
         "cold_start_predict_sample": lambda: bench_cold_start(model, tmp / "cache"),

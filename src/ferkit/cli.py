@@ -187,6 +187,9 @@ def _add_predict(sub) -> None:
     p.add_argument("--backend", choices=("torch", "onnx"),
                    help="classifier runtime (default: onnx when onnxruntime is installed, with the export "
                         "made once and cached by the checkpoint's hash; else torch)")
+    p.add_argument("--int8", action="store_true", default=None,
+                   help="run the int8 version of the model on ONNX Runtime: about 1.8x the faces/s, "
+                        "PrivateTest 67.82%% vs 67.87%% for the shipped model (see ferkit export --int8)")
     p.add_argument("--detector", metavar="NAME",
                    help="face detector by name, e.g. haar (default: the best one bundled; "
                         "see ferkit.inference.detectors)")
@@ -213,7 +216,7 @@ def _run_predict(args) -> int:
     from ferkit.inference.run import PredictRun
     from ferkit.inference.writers import TableWriter, face_lines
 
-    given = {"backend": args.backend, "detector": args.detector, "margin": args.margin, "tta": args.tta,
+    given = {"backend": args.backend, "int8": args.int8, "detector": args.detector, "margin": args.margin, "tta": args.tta,
              "align": args.align, "batch_size": args.batch_size, "threads": args.threads}
     recognizer = Recognizer(args.model, **{k: v for k, v in given.items() if v is not None})
     streams = {"every": args.every, "smooth": args.smooth}
@@ -249,6 +252,14 @@ def _add_export(sub) -> None:
     p.add_argument("--format", choices=("onnx",), default="onnx", help="only onnx")
     p.add_argument("--model", metavar="PATH", help="ferkit checkpoint (default: the model shipped with ferkit)")
     p.add_argument("--out", metavar="FILE", help="file to write (default: the checkpoint's name with .onnx, here)")
+    p.add_argument("--int8", action="store_true",
+                   help="quantize weights and activations to int8 (ONNX Runtime static quantization); "
+                        "needs --calibration")
+    p.add_argument("--calibration", metavar="DATA",
+                   help="with --int8: a dataset ferkit reads (e.g. fer2013.csv.gz) whose faces set the "
+                        "activation ranges; the same faces then measure the int8 model against PyTorch")
+    p.add_argument("--calibration-split", choices=("val", "train"), default="val",
+                   help="the split of --calibration to use (default: val, FER2013 PublicTest)")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
     p.set_defaults(run=_run_export)
 
@@ -256,6 +267,11 @@ def _add_export(sub) -> None:
 def _run_export(args) -> int:
     from ferkit.inference.onnx_export import check_export, export_onnx
 
+    if args.int8:
+        return _export_int8(args)
+    if args.calibration:
+        print("ferkit: error: --calibration goes with --int8", file=sys.stderr)
+        return 2
     path = export_onnx(args.model, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     if args.no_check:
@@ -265,6 +281,40 @@ def _run_export(args) -> int:
           f"{check.max_abs_diff:.1e}, same top-1 class: {'yes' if check.same_top1 else 'NO'}")
     if check.max_abs_diff > 1e-4 or not check.same_top1:
         print("ferkit: error: the export does not reproduce PyTorch within 1e-4", file=sys.stderr)
+        return 1
+    return 0
+
+
+# An int8 model may disagree with PyTorch on a few faces; it may not lose more accuracy than this.
+INT8_MAX_ACCURACY_LOSS = 0.01
+
+
+def _export_int8(args) -> int:
+    from pathlib import Path
+
+    from ferkit.inference.backends import resolve_model
+    from ferkit.inference.quantize import calibration_faces, check_quantized, quantize_onnx
+
+    if not args.calibration:
+        print("ferkit: error: --int8 needs --calibration DATA: faces to measure the activation ranges on",
+              file=sys.stderr)
+        return 2
+    faces, _ = calibration_faces(args.calibration, args.calibration_split)
+    out = Path(args.out) if args.out else Path(resolve_model(args.model).stem + ".int8.onnx")
+    path = quantize_onnx(args.model, out, faces)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), calibrated on {len(faces)} "
+          f"{args.calibration_split} faces")
+    if args.no_check:
+        return 0
+    from ferkit.data import load_dataset
+
+    split = load_dataset(args.calibration).by_split(args.calibration_split)
+    check = check_quantized(args.model, path, split.faces, split.labels)
+    print(f"checked against PyTorch on the {check.faces} {args.calibration_split} faces: same top-1 class "
+          f"{check.same_top1:.2%}, max |difference| of probabilities {check.max_abs_diff:.3f}, "
+          f"accuracy {check.accuracy_int8:.2%} (PyTorch {check.accuracy_fp32:.2%})")
+    if check.accuracy_int8 < check.accuracy_fp32 - INT8_MAX_ACCURACY_LOSS:
+        print(f"ferkit: error: the int8 model loses more than {INT8_MAX_ACCURACY_LOSS:.0%} accuracy", file=sys.stderr)
         return 1
     return 0
 
@@ -397,6 +447,7 @@ def _add_serve(sub) -> None:
     p.add_argument("--model", metavar="PATH",
                    help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit)")
     p.add_argument("--backend", choices=("torch", "onnx"), help="classifier runtime (default: as ferkit predict)")
+    p.add_argument("--int8", action="store_true", help="run the int8 version of the model (as ferkit predict --int8)")
     p.add_argument("--detector", metavar="NAME", help="default face detector (a request may name another)")
     p.add_argument("--workers", type=_positive_int, default=d.workers, metavar="N",
                    help=f"server processes, each loading the model (default: {d.workers})")
@@ -428,7 +479,7 @@ def _run_serve(args) -> int:
         return 1
     from ferkit.serve.app import run_server
 
-    config = ServeConfig(model=args.model, backend=args.backend, detector=args.detector, host=args.host,
+    config = ServeConfig(model=args.model, backend=args.backend, int8=args.int8, detector=args.detector, host=args.host,
                          port=args.port, workers=args.workers, max_batch=args.max_batch,
                          max_wait_ms=args.max_wait_ms, max_upload_bytes=max(1, round(args.max_upload_mb * 2**20)))
     run_server(config)

@@ -78,6 +78,20 @@ def test_health_and_model_card(client):
     assert card["test_accuracy"] == pytest.approx(0.6125)
     assert card["temperature"] == pytest.approx(1.0)
     assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in card["colours"].values())
+    assert card["precision"] == "fp32"
+
+
+def test_int8_model_is_served_and_says_so(sample_bytes):
+    from fastapi.testclient import TestClient
+
+    from ferkit.serve.app import create_app
+
+    with TestClient(create_app(int8=True)) as c:
+        card = c.get("/v1/model").json()
+        assert card["precision"] == "int8" and card["name"] == "default_model.int8"
+        assert card["test_accuracy"] is None  # the fp32 checkpoint's figure is not the int8 model's
+        r = c.post("/v1/predict", files={"file": ("s.jpg", sample_bytes, "image/jpeg")})
+        assert r.status_code == 200 and len(r.json()["faces"]) == 1
 
 
 def test_docs_and_openapi(client):

@@ -34,6 +34,7 @@ class ModelInfo:
         input_size: (height, width) of the grey faces it takes.
         temperature: the calibration temperature folded into the probabilities.
         labels: class names in output order.
+        precision: ``fp32``, or ``int8`` for a quantized export (``ferkit.inference.quantize``).
     """
 
     path: str
@@ -41,6 +42,7 @@ class ModelInfo:
     input_size: tuple[int, int]
     temperature: float
     labels: tuple[str, ...]
+    precision: str = "fp32"
 
 
 class Backend(Protocol):
@@ -137,6 +139,24 @@ class OnnxBackend:
         return self._session.run(None, {self._input: np.ascontiguousarray(faces, dtype=np.uint8)})[0]
 
 
+def _open_int8(path: Path, backend: str | None, threads: int | None) -> OnnxBackend:
+    from ferkit.assets import DEFAULT_INT8_MODEL
+
+    if backend == "torch":
+        raise BackendError("int8 models run on the onnx backend only")
+    if path.suffix.lower() != ".onnx":
+        if path.resolve() != default_model_file().resolve():
+            raise BackendError(f"{path}: no int8 version; make one with ferkit export --int8 --calibration DATA "
+                               f"--model {path}, then pass the .onnx file it writes")
+        if not DEFAULT_INT8_MODEL.is_file():
+            raise BackendError(f"no int8 default model installed at {DEFAULT_INT8_MODEL}")
+        path = DEFAULT_INT8_MODEL
+    runner = OnnxBackend(path, threads)
+    if runner.info.precision != "int8":
+        raise BackendError(f"{path}: not an int8 model ({runner.info.precision}); make one with ferkit export --int8")
+    return runner
+
+
 def onnx_available() -> bool:
     """True when ONNX Runtime and the onnx package (for the export) are installed; imports neither."""
     from importlib.util import find_spec
@@ -144,7 +164,8 @@ def onnx_available() -> bool:
     return find_spec("onnxruntime") is not None and find_spec("onnx") is not None
 
 
-def open_backend(model: str | Path | None = None, backend: str | None = None, threads: int | None = None) -> Backend:
+def open_backend(model: str | Path | None = None, backend: str | None = None, threads: int | None = None,
+                 int8: bool = False) -> Backend:
     """The classifier for a model file.
 
     Args:
@@ -154,13 +175,19 @@ def open_backend(model: str | Path | None = None, backend: str | None = None, th
             torch and is faster per face), else on PyTorch. With ``onnx`` and a checkpoint, the
             export is made once and cached, keyed by the checkpoint's bytes (``onnx_export.cached_onnx``).
         threads: intra-op threads of the backend; None keeps its default.
+        int8: run the int8 version of the model on ONNX Runtime: for the shipped model the
+            int8 file shipped beside it; otherwise ``model`` must be an int8 export
+            (``ferkit export --int8``).
 
     Raises:
-        BackendError: unknown backend, missing file, or an ``.onnx`` model asked to run on torch.
+        BackendError: unknown backend, missing file, an ``.onnx`` model asked to run on torch,
+            or int8 asked of a model that has no int8 version.
     """
     if backend is not None and backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     path = resolve_model(model)
+    if int8:
+        return _open_int8(path, backend, threads)
     if path.suffix.lower() == ".onnx":
         if backend == "torch":
             raise BackendError(f"{path}: an exported ONNX model runs only with the onnx backend")

@@ -134,6 +134,7 @@ def read_info(session, path: str | Path) -> ModelInfo:
             input_size=tuple(json.loads(meta["input_size"])),
             temperature=float(meta["temperature"]),
             labels=tuple(json.loads(meta["labels"])),
+            precision=meta.get("precision", "fp32"),
         )
     except (KeyError, ValueError, TypeError) as e:
         raise BackendError(f"{path}: ferkit ONNX metadata is missing or has a bad field ({e})") from None

@@ -27,6 +27,7 @@ class Recognizer:
     Args:
         model: a ferkit checkpoint (``.pt``) or an exported ``.onnx`` file; None: the model shipped with ferkit.
         backend: ``torch``, ``onnx`` or None (ONNX Runtime when installed, see ``open_backend``).
+        int8: run the model's int8 version on ONNX Runtime (about 1.8x the faces/s; see ``open_backend``).
         detector: a detector name (``ferkit.inference.detectors.list_detectors()``) or any object
             with ``detect(image) -> list[FaceBox]``. Created on first use, so ``crops`` runs need none.
         margin: each side of a face's square crop grows by this fraction of the box's longer side.
@@ -43,12 +44,13 @@ class Recognizer:
 
     def __init__(self, model: str | Path | None = None, *, backend: str | None = None,
                  detector: str | FaceDetector = DEFAULT_DETECTOR, margin: float = DEFAULT_MARGIN,
-                 tta: bool = False, align: bool = False, batch_size: int = 256, threads: int | None = None) -> None:
+                 tta: bool = False, align: bool = False, batch_size: int = 256, threads: int | None = None,
+                 int8: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(detector, str):
             check_detector(detector)  # fail now, not at the first image
-        self.backend: Backend = open_backend(model, backend, threads)
+        self.backend: Backend = open_backend(model, backend, threads, int8=int8)
         self._detector = detector
         self.margin, self.tta, self.align, self.batch_size = margin, tta, align, batch_size
 

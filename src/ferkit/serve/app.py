@@ -150,7 +150,7 @@ def run_server(config: ServeConfig) -> None:
     from ferkit.inference.backends import open_backend
     from ferkit.inference.detectors import check_detector
 
-    open_backend(config.model, config.backend)  # refuse a bad model here, not once per worker
+    open_backend(config.model, config.backend, int8=config.int8)  # refuse a bad model here, not once per worker
     if config.detector:
         check_detector(config.detector)
     os.environ[_ENV] = json.dumps(config.to_dict())

@@ -12,6 +12,7 @@ class ServeConfig:
     Attributes:
         model: a ferkit checkpoint (``.pt``) or exported ``.onnx`` file; None: the model shipped with ferkit.
         backend: ``torch``, ``onnx`` or None (as ``Recognizer`` chooses).
+        int8: run the model's int8 version (``Recognizer(int8=True)``).
         detector: the default face detector; a request may name another. None: the recognizer's default.
         tta: classify the mirrored face too, unless a request says otherwise.
         host: address to listen on; loopback by default so nothing is exposed by accident.
@@ -27,6 +28,7 @@ class ServeConfig:
 
     model: str | None = None
     backend: str | None = None
+    int8: bool = False
     detector: str | None = None
     tta: bool = False
     host: str = "127.0.0.1"

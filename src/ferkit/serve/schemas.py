@@ -54,6 +54,7 @@ class ModelCard(BaseModel):
     temperature: float
     test_accuracy: float | None = Field(description="from the checkpoint's metrics, when it has them")
     backend: str
+    precision: str = Field(description="fp32, or int8 for a quantized model")
     colours: dict[str, str] = Field(description="a CSS colour per class, as ferkit draws them")
 
 

@@ -70,7 +70,7 @@ class PredictService:
         self.detector = config.detector or DEFAULT_DETECTOR
         self.max_pixels = config.max_pixels or MAX_PIXELS
         self.recognizer = Recognizer(config.model, backend=config.backend, detector=self.detector,
-                                     threads=config.threads)
+                                     threads=config.threads, int8=config.int8)
         mirrored = copy.copy(self.recognizer)  # shares the loaded backend; only the TTA flag differs
         mirrored.tta = True
         self.batcher = MicroBatcher({False: self.recognizer.classify, True: mirrored.classify},
@@ -163,10 +163,11 @@ def model_card(model: str | Path | None, recognizer: Recognizer) -> dict:
     metrics = _metrics(info.path)
     test = metrics.get("test") if isinstance(metrics, dict) else None
     accuracy = test.get("accuracy") if isinstance(test, dict) else None
-    return {"name": resolve_model(model).stem, "arch": info.arch, "classes": list(info.labels),
+    name = Path(info.path).stem if info.precision == "int8" else resolve_model(model).stem
+    return {"name": name, "arch": info.arch, "classes": list(info.labels),
             "input_size": list(info.input_size), "temperature": info.temperature,
             "test_accuracy": float(accuracy) if isinstance(accuracy, (int, float)) else None,
-            "backend": recognizer.backend.name,
+            "backend": recognizer.backend.name, "precision": info.precision,
             "colours": {name: "#{2:02x}{1:02x}{0:02x}".format(*bgr) for name, bgr in COLOURS.items()}}
 
 
