@@ -27,7 +27,7 @@ class Recognizer:
     Args:
         model: a ferkit checkpoint (``.pt``) or an exported ``.onnx`` file; None: the model shipped with ferkit.
         backend: ``torch``, ``onnx`` or None (ONNX Runtime when installed, see ``open_backend``).
-        int8: run the model's int8 version on ONNX Runtime (about 1.8x the faces/s; see ``open_backend``).
+        int8: run the model's int8 version on ONNX Runtime (about 1.45x the faces/s; see ``open_backend``).
         detector: a detector name (``ferkit.inference.detectors.list_detectors()``) or any object
             with ``detect(image) -> list[FaceBox]``. Created on first use, so ``crops`` runs need none.
         margin: each side of a face's square crop grows by this fraction of the box's longer side.

@@ -1,0 +1,109 @@
+"""Which int8 recipe for the shipped model: PrivateTest accuracy and faces/s of quantization variants. JSON.
+
+    python bench/int8_variants.py [--data ../shared/data/fer2013/fer2013.csv.gz] [--rounds 4]
+
+Each variant is ONNX Runtime static quantization (QDQ, per-channel weights, min/max ranges over
+the same 1,024 PublicTest faces as ``ferkit export --int8``) with one setting changed. ``shipped``
+is the recipe of ``ferkit.inference.quantize``. Faces/s: batch 256, ONNX Runtime threads = cores,
+the variants timed in turn for ``--rounds`` rounds of 2 s each (min, median, max), so a slow spell
+of shared cores hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+ALL = ["Conv", "Gemm", "Add", "Mul", "Sigmoid", "GlobalAveragePool"]
+
+
+def variants():
+    from onnxruntime.quantization import QuantType
+
+    u8, s8 = QuantType.QUInt8, QuantType.QInt8
+    return {
+        "shipped: all ops, u8 activations, s8 weights on 7 bits": dict(ops=ALL, act=u8, weight=s8, reduce_range=True),
+        "full-range s8 weights": dict(ops=ALL, act=u8, weight=s8, reduce_range=False),
+        "u8 weights": dict(ops=ALL, act=u8, weight=u8, reduce_range=False),
+        "convs only (SiLU, adds in float)": dict(ops=["Conv"], act=u8, weight=s8, reduce_range=True),
+        "s8 activations": dict(ops=ALL, act=s8, weight=s8, reduce_range=True),
+    }
+
+
+def quantize(prepared: Path, out: Path, faces: np.ndarray, ops, act, weight, reduce_range) -> Path:
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(range(0, len(faces), 128))
+
+        def get_next(self):
+            start = next(self._it, None)
+            return None if start is None else {"faces": faces[start:start + 128]}
+
+    quantize_static(str(prepared), str(out), Batches(), quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
+                    per_channel=True, reduce_range=reduce_range, activation_type=act, weight_type=weight,
+                    calibrate_method=CalibrationMethod.MinMax)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "fer2013" / "fer2013.csv.gz"))
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ferkit.data import load_dataset
+    from ferkit.inference.onnx_export import export_onnx
+    from ferkit.inference.quantize import calibration_faces
+
+    cores = os.cpu_count() or 1
+    test = load_dataset(args.data).by_split("test")
+    calib, _ = calibration_faces(args.data, "val")
+    tmp = Path(tempfile.mkdtemp(prefix="ferkit-int8-"))
+    fp32 = export_onnx(None, tmp / "fp32.onnx")
+    prepared = tmp / "prepared.onnx"
+    quant_pre_process(str(fp32), str(prepared))
+    files = {"fp32 (the default onnx backend)": fp32}
+    for i, (name, v) in enumerate(variants().items()):
+        files[name] = quantize(prepared, tmp / f"v{i}.onnx", calib, v["ops"], v["act"], v["weight"], v["reduce_range"])
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as ferkit's OnnxBackend
+    options.log_severity_level = 3
+    sessions = {n: ort.InferenceSession(str(f), options, providers=["CPUExecutionProvider"]) for n, f in files.items()}
+    result = {"cpu_cores": cores, "load_average_before": [round(x, 2) for x in os.getloadavg()], "variants": {}}
+    for name, s in sessions.items():
+        probs = np.concatenate([s.run(None, {"faces": test.faces[i:i + 256]})[0] for i in range(0, len(test), 256)])
+        result["variants"][name] = {"privatetest_accuracy": round(float((probs.argmax(1) == test.labels).mean()), 5),
+                                    "faces_per_s": []}
+    batch = test.faces[:256]
+    for _ in range(args.rounds):
+        for name, s in sessions.items():
+            s.run(None, {"faces": batch})
+            start, n = time.perf_counter(), 0
+            while time.perf_counter() - start < 2.0:
+                s.run(None, {"faces": batch})
+                n += len(batch)
+            result["variants"][name]["faces_per_s"].append(round(n / (time.perf_counter() - start)))
+    for row in result["variants"].values():
+        rates = row.pop("faces_per_s")
+        row["faces_per_s_min_median_max"] = [min(rates), round(statistics.median(rates)), max(rates)]
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
