@@ -92,6 +92,12 @@ def test_cli_export_int8_writes_checks_and_reports(face_csv, tmp_path, capsys):
     assert OnnxBackend(out).info.precision == "int8"
 
 
+def test_export_of_an_onnx_file_says_it_needs_a_checkpoint(onnx_model, face_csv, tmp_path, capsys):
+    for extra in ([], ["--int8", "--calibration", str(face_csv)]):
+        assert main(["export", "--model", str(onnx_model), "--out", str(tmp_path / "x.onnx"), *extra]) == 1
+        assert "tiny.onnx: already an ONNX model; export takes a ferkit checkpoint (.pt)" in capsys.readouterr().err
+
+
 def test_cli_export_int8_needs_calibration_and_calibration_needs_int8(face_csv, capsys):
     assert main(["export", "--int8"]) == 2
     assert "--int8 needs --calibration DATA" in capsys.readouterr().err

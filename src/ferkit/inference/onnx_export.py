@@ -68,6 +68,8 @@ def export_onnx(model: str | Path | None = None, out: str | Path | None = None, 
     except ImportError:
         raise BackendError("exporting needs the onnx package: pip install 'ferkit[onnx]'") from None
     path = resolve_model(model)
+    if path.suffix.lower() == ".onnx":
+        raise BackendError(f"{path}: already an ONNX model; export takes a ferkit checkpoint (.pt)")
     out = Path(out) if out is not None else Path(path.stem + ".onnx")
     ckpt = load_checkpoint(path)
     graph = FaceProbabilities(ckpt).eval()

@@ -18,7 +18,8 @@ async function loadModelCard() {
     const card = await r.json();
     colours = card.colours;
     const acc = card.test_accuracy == null ? "" : `, test accuracy ${(100 * card.test_accuracy).toFixed(1)}%`;
-    $("model").textContent = `model ${card.name} (${card.arch}${acc})`;
+    const int8 = card.precision === "int8" ? ", int8" : "";
+    $("model").textContent = `model ${card.name} (${card.arch}${int8}${acc})`;
   } catch (e) {
     $("model").textContent = "model card unavailable";
   }
