@@ -121,3 +121,17 @@ def test_probabilities_are_calibrated_ones(evaluation):
     expected = (evaluation.logits / 1.5).softmax(1).numpy()
     np.testing.assert_allclose(evaluation.probs, expected, rtol=1e-5)
     assert evaluation.cams.shape == (sum(len(e) for e in evaluation.examples), 48, 48)
+
+
+def test_the_shipped_int8_model_is_measured_beside_the_shipped_model(evaluation, fer_csv, tmp_path):
+    from ferkit.assets import DEFAULT_INT8_MODEL
+    from ferkit.inference.backends import OnnxBackend
+
+    assert evaluation.int8 is None  # a checkpoint the shipped int8 file was not made from
+    ev = evaluate(None, fer_csv, limit=40)
+    i = ev.to_dict()["int8"]
+    int8 = OnnxBackend(DEFAULT_INT8_MODEL)(ev.faces)
+    assert i["file"] == "default_model.int8.onnx"
+    assert i["accuracy"] == pytest.approx(float((int8.argmax(1) == ev.labels).mean()), abs=1e-5)
+    assert i["same_top1"] == pytest.approx(float((int8.argmax(1) == ev.probs.argmax(1)).mean()), abs=1e-5)
+    assert 0 <= i["ece"] <= 1 and i["loss"] > 0

@@ -92,6 +92,11 @@ def model_card_text(metrics: dict, report_dir: Path, card: Path) -> str:
         ("ECE (15 bins)", num(m["ece"]), f"uncalibrated {num(m['ece_uncalibrated'])}"),
         ("temperature", num(m["temperature"], 3), m["temperature_source"]),
     ]
+    if m.get("int8"):
+        i = m["int8"]
+        rows.append(("accuracy, int8 version", pct(i["accuracy"]),
+                     f"`{i['file']}` (`--int8`): same top-1 class as this model on {pct(i['same_top1'])} "
+                     f"of the faces; ECE {num(i['ece'])}, cross-entropy {num(i['loss'])}"))
     if w and w.get("weak_accuracy") is not None:
         rows.append(("agreement with weak labels, real photos", pct(w["weak_accuracy"]),
                      f"{w['weakly_labelled_scored']} photos, noisy crowd-sourced labels"))

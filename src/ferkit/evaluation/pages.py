@@ -187,6 +187,10 @@ def _summary(ev: Evaluation, m: dict) -> Section:
          f"expected calibration error, {m['ece_bins']} bins (uncalibrated {num(m['ece_uncalibrated'])})"],
         ["temperature", num(m["temperature"], 3), m["temperature_source"]],
     ]
+    if m.get("int8"):
+        rows.append(["accuracy, int8 version", pct(m["int8"]["accuracy"]),
+                     f"`{m['int8']['file']}` (`--int8`) on the same faces: same top-1 class on "
+                     f"{pct(m['int8']['same_top1'])}, ECE {num(m['int8']['ece'])}"])
     if m["wild"] is not None and m["wild"]["weak_accuracy"] is not None:
         rows.append(["in the wild (weak)", pct(m["wild"]["weak_accuracy"]),
                      f"agreement with noisy weak labels on {m['wild']['weakly_labelled_scored']} photos"])

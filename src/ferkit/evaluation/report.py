@@ -20,7 +20,7 @@ import torch
 
 from ferkit import __version__
 from ferkit.errors import FerkitError
-from ferkit.evaluation.calibration import fit_temperature, reliability_bins
+from ferkit.evaluation.calibration import expected_calibration_error, fit_temperature, reliability_bins
 from ferkit.evaluation.logits import face_logits
 from ferkit.evaluation.metrics import ECE_BINS, ClassificationMetrics, accuracy, classification_metrics, rounded
 from ferkit.evaluation.photos import WildEvaluation
@@ -81,6 +81,7 @@ class Evaluation:
         history_source: where they were read: ``checkpoint``, the run's log, or ``""``.
         examples: per class, indices of the faces Grad-CAM explains; ``cams`` holds their maps in that order.
         wild: the photo set's results, when one was given.
+        int8: the shipped int8 version measured on the same faces, when it was made from this checkpoint.
         command: the command line that produced it, for the report's reproducibility note.
         seconds: wall time of ``evaluate``.
     """
@@ -105,6 +106,7 @@ class Evaluation:
     examples: list[np.ndarray]
     cams: np.ndarray
     wild: WildEvaluation | None = None
+    int8: dict | None = None
     command: str = ""
     seconds: float = 0.0
 
@@ -171,6 +173,7 @@ class Evaluation:
             "training": {"history_source": self.history_source, "epochs_logged": len(self.history),
                          **training, "config": _run_config(ckpt.run_dir)},
             "wild": None if self.wild is None else {**self.wild.to_dict(), "source": display_path(self.wild.source)},
+            "int8": self.int8,
             "seconds": round(self.seconds, 1),
         }
 
@@ -298,8 +301,31 @@ def evaluate(model: str | Path | None, data: str | Path, *, ferplus: str | Path 
         split=split, limit=limit, faces=faces, labels=labels, logits=logits, logits_tta=(logits + mirrored) / 2,
         metrics=metrics, temperature_source=source, dedup=dedup, ferplus_labels=ferplus_labels,
         history=history, history_source=history_source, examples=examples, cams=cams, wild=wild,
-        command=command, seconds=time.perf_counter() - started,
+        int8=_int8_figures(model_path, faces, labels, probs), command=command, seconds=time.perf_counter() - started,
     )
+
+
+def _int8_figures(model_path: Path, faces: np.ndarray, labels: np.ndarray, probs: np.ndarray) -> dict | None:
+    """Accuracy and calibration of the shipped int8 model on the same faces, when it was made from this
+    checkpoint (its recorded source digest matches) and ONNX Runtime is installed; else None."""
+    from importlib.util import find_spec
+
+    from ferkit.assets import DEFAULT_INT8_MODEL
+    from ferkit.data.cache import file_digest
+    from ferkit.inference.backends import OnnxBackend
+
+    if not DEFAULT_INT8_MODEL.is_file() or find_spec("onnxruntime") is None:
+        return None
+    backend = OnnxBackend(DEFAULT_INT8_MODEL)
+    if backend.info.source_digest != file_digest(model_path):
+        return None
+    int8 = np.concatenate([backend(faces[i:i + 256]) for i in range(0, len(faces), 256)])
+    p, y = torch.from_numpy(int8), torch.as_tensor(labels).long()
+    return {"file": DEFAULT_INT8_MODEL.name,
+            "accuracy": rounded(float((int8.argmax(1) == labels).mean())),
+            "ece": rounded(expected_calibration_error(p, y, ECE_BINS)),
+            "loss": rounded(float(-torch.log(p[torch.arange(len(y)), y].clamp_min(1e-12)).mean())),
+            "same_top1": rounded(float((int8.argmax(1) == probs.argmax(1)).mean()))}
 
 
 def _wild(model_path: Path, photos: str | Path, progress: bool) -> WildEvaluation:

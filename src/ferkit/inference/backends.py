@@ -35,6 +35,7 @@ class ModelInfo:
         temperature: the calibration temperature folded into the probabilities.
         labels: class names in output order.
         precision: ``fp32``, or ``int8`` for a quantized export (``ferkit.inference.quantize``).
+        source_digest: for an int8 export, ``file_digest`` of the checkpoint it was made from.
     """
 
     path: str
@@ -43,6 +44,7 @@ class ModelInfo:
     temperature: float
     labels: tuple[str, ...]
     precision: str = "fp32"
+    source_digest: str | None = None
 
 
 class Backend(Protocol):

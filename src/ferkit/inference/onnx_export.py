@@ -137,6 +137,7 @@ def read_info(session, path: str | Path) -> ModelInfo:
             temperature=float(meta["temperature"]),
             labels=tuple(json.loads(meta["labels"])),
             precision=meta.get("precision", "fp32"),
+            source_digest=meta.get("source_digest"),
         )
     except (KeyError, ValueError, TypeError) as e:
         raise BackendError(f"{path}: ferkit ONNX metadata is missing or has a bad field ({e})") from None
