@@ -216,8 +216,8 @@ def _run_predict(args) -> int:
     from ferkit.inference.run import PredictRun
     from ferkit.inference.writers import TableWriter, face_lines
 
-    given = {"backend": args.backend, "int8": args.int8, "detector": args.detector, "margin": args.margin, "tta": args.tta,
-             "align": args.align, "batch_size": args.batch_size, "threads": args.threads}
+    given = {"backend": args.backend, "int8": args.int8, "detector": args.detector, "margin": args.margin,
+             "tta": args.tta, "align": args.align, "batch_size": args.batch_size, "threads": args.threads}
     recognizer = Recognizer(args.model, **{k: v for k, v in given.items() if v is not None})
     streams = {"every": args.every, "smooth": args.smooth}
     run = PredictRun(recognizer, crops=args.crops, save_dir=args.save,
@@ -479,8 +479,8 @@ def _run_serve(args) -> int:
         return 1
     from ferkit.serve.app import run_server
 
-    config = ServeConfig(model=args.model, backend=args.backend, int8=args.int8, detector=args.detector, host=args.host,
-                         port=args.port, workers=args.workers, max_batch=args.max_batch,
+    config = ServeConfig(model=args.model, backend=args.backend, int8=args.int8, detector=args.detector,
+                         host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch,
                          max_wait_ms=args.max_wait_ms, max_upload_bytes=max(1, round(args.max_upload_mb * 2**20)))
     run_server(config)
     return 0

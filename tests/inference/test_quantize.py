@@ -76,6 +76,14 @@ def test_int8_refuses_what_it_cannot_run(checkpoint, onnx_model):
         open_backend(onnx_model, int8=True)
 
 
+def test_shipped_int8_model_is_refused_beside_another_shipped_checkpoint(checkpoint, monkeypatch):
+    import ferkit.inference.backends as backends
+
+    monkeypatch.setattr(backends, "default_model_file", lambda: checkpoint)
+    with pytest.raises(BackendError, match="made from another checkpoint than the shipped tiny.pt"):
+        open_backend(None, int8=True)
+
+
 def test_calibration_never_reads_the_test_split(face_csv):
     with pytest.raises(BackendError, match="not test"):
         calibration_faces(face_csv, "test")

@@ -156,6 +156,12 @@ def _open_int8(path: Path, backend: str | None, threads: int | None) -> OnnxBack
     runner = OnnxBackend(path, threads)
     if runner.info.precision != "int8":
         raise BackendError(f"{path}: not an int8 model ({runner.info.precision}); make one with ferkit export --int8")
+    if path == DEFAULT_INT8_MODEL:
+        from ferkit.data.cache import file_digest
+
+        if runner.info.source_digest != file_digest(default_model_file()):
+            raise BackendError(f"{path}: made from another checkpoint than the shipped {default_model_file().name}; "
+                               "remake it with ferkit export --int8 (docs/TRAINING.md)")
     return runner
 
 
