@@ -161,7 +161,7 @@ def main() -> None:
                              capture_output=True, text=True, check=True)
         sides["fer"] = json.loads(run.stdout.strip().splitlines()[-1])
 
-    result = {"cpu_cores": os.cpu_count(), "test_faces": len(test), "photos_source": args.photos}
+    result = {"cpu_cores": os.cpu_count(), "test_faces": len(test), "photos_source": os.path.relpath(args.photos, REPO)}
     common = set.intersection(*({n for n, r in side["photos"].items() if r["label"] is not None}
                                 for side in sides.values()))
     for name, side in sides.items():

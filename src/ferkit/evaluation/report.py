@@ -20,7 +20,7 @@ import torch
 
 from ferkit import __version__
 from ferkit.errors import FerkitError
-from ferkit.evaluation.calibration import expected_calibration_error, fit_temperature, reliability_bins
+from ferkit.evaluation.calibration import fit_temperature, reliability_bins
 from ferkit.evaluation.logits import face_logits
 from ferkit.evaluation.metrics import ECE_BINS, ClassificationMetrics, accuracy, classification_metrics, rounded
 from ferkit.evaluation.photos import WildEvaluation
@@ -320,12 +320,10 @@ def _int8_figures(model_path: Path, faces: np.ndarray, labels: np.ndarray, probs
     if backend.info.source_digest != file_digest(model_path):
         return None
     int8 = np.concatenate([backend(faces[i:i + 256]) for i in range(0, len(faces), 256)])
-    p, y = torch.from_numpy(int8), torch.as_tensor(labels).long()
-    return {"file": DEFAULT_INT8_MODEL.name,
-            "accuracy": rounded(float((int8.argmax(1) == labels).mean())),
-            "ece": rounded(expected_calibration_error(p, y, ECE_BINS)),
-            "loss": rounded(float(-torch.log(p[torch.arange(len(y)), y].clamp_min(1e-12)).mean())),
-            "same_top1": rounded(float((int8.argmax(1) == probs.argmax(1)).mean()))}
+    # The file gives calibrated probabilities; their logs are logits whose softmax gives them back.
+    m = classification_metrics(torch.from_numpy(int8).clamp_min(1e-12).log(), torch.as_tensor(labels))
+    return {"file": DEFAULT_INT8_MODEL.name, "accuracy": rounded(m.accuracy), "ece": rounded(m.ece),
+            "loss": rounded(m.loss), "same_top1": rounded(float((int8.argmax(1) == probs.argmax(1)).mean()))}
 
 
 def _wild(model_path: Path, photos: str | Path, progress: bool) -> WildEvaluation:
