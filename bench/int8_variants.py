@@ -22,37 +22,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-ALL = ["Conv", "Gemm", "Add", "Mul", "Sigmoid", "GlobalAveragePool"]
 
 
-def variants():
-    from onnxruntime.quantization import QuantType
-
-    u8, s8 = QuantType.QUInt8, QuantType.QInt8
-    return {
-        "shipped: all ops, u8 activations, s8 weights on 7 bits": dict(ops=ALL, act=u8, weight=s8, reduce_range=True),
-        "full-range s8 weights": dict(ops=ALL, act=u8, weight=s8, reduce_range=False),
-        "u8 weights": dict(ops=ALL, act=u8, weight=u8, reduce_range=False),
-        "convs only (SiLU, adds in float)": dict(ops=["Conv"], act=u8, weight=s8, reduce_range=True),
-        "s8 activations": dict(ops=ALL, act=s8, weight=s8, reduce_range=True),
-    }
-
-
-def quantize(prepared: Path, out: Path, faces: np.ndarray, ops, act, weight, reduce_range) -> Path:
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
-
-    class Batches(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(range(0, len(faces), 128))
-
-        def get_next(self):
-            start = next(self._it, None)
-            return None if start is None else {"faces": faces[start:start + 128]}
-
-    quantize_static(str(prepared), str(out), Batches(), quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
-                    per_channel=True, reduce_range=reduce_range, activation_type=act, weight_type=weight,
-                    calibrate_method=CalibrationMethod.MinMax)
-    return out
+VARIANTS = {  # quantize_graph's settings; the first is its defaults, each other changes one
+    "shipped: all ops, u8 activations, s8 weights on 7 bits": {},
+    "full-range s8 weights": {"reduce_range": False},
+    "u8 weights": {"signed_weights": False, "reduce_range": False},
+    "convs only (SiLU, adds in float)": {"ops": ("Conv",)},
+    "s8 activations": {"signed_activations": True},
+}
 
 
 def main() -> None:
@@ -62,22 +40,19 @@ def main() -> None:
     args = parser.parse_args()
 
     import onnxruntime as ort
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from ferkit.data import load_dataset
     from ferkit.inference.onnx_export import export_onnx
-    from ferkit.inference.quantize import calibration_faces
+    from ferkit.inference.quantize import calibration_faces, quantize_graph
 
     cores = os.cpu_count() or 1
     test = load_dataset(args.data).by_split("test")
     calib, _ = calibration_faces(args.data, "val")
     tmp = Path(tempfile.mkdtemp(prefix="ferkit-int8-"))
     fp32 = export_onnx(None, tmp / "fp32.onnx")
-    prepared = tmp / "prepared.onnx"
-    quant_pre_process(str(fp32), str(prepared))
     files = {"fp32 (the default onnx backend)": fp32}
-    for i, (name, v) in enumerate(variants().items()):
-        files[name] = quantize(prepared, tmp / f"v{i}.onnx", calib, v["ops"], v["act"], v["weight"], v["reduce_range"])
+    for i, (name, settings) in enumerate(VARIANTS.items()):
+        files[name] = quantize_graph(fp32, tmp / f"v{i}.onnx", calib, **settings)
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = cores

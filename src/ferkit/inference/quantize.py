@@ -73,6 +73,55 @@ def calibration_faces(data: str | Path, split: str = "val", count: int = CALIBRA
     return part.faces[rows], part.labels[rows]
 
 
+def quantize_graph(fp32: str | Path, out: str | Path, faces: np.ndarray, *, ops: tuple[str, ...] = QUANTIZED_OPS,
+                   signed_activations: bool = False, signed_weights: bool = True, reduce_range: bool = True) -> Path:
+    """Quantize an exported fp32 graph (``export_onnx``'s) as it stands, metadata untouched.
+
+    ``quantize_onnx`` uses the defaults; ``bench/int8_variants.py`` changes them one at a time.
+
+    Args:
+        fp32: the exported graph.
+        out: the int8 graph to write.
+        faces: (N, 48, 48) uint8 faces whose activations set the ranges.
+        ops: ONNX op types to quantize.
+        signed_activations: int8 instead of uint8 activations.
+        signed_weights: int8 instead of uint8 weights.
+        reduce_range: weights on 7 bits (see the module's note on AVX2).
+
+    Raises:
+        BackendError: onnxruntime is missing, or no faces were given.
+    """
+    try:
+        from onnxruntime.quantization import (
+            CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError:
+        raise BackendError("quantizing needs onnx and onnxruntime: pip install 'ferkit[onnx]'") from None
+    from ferkit.inference.onnx_export import INPUT
+
+    faces = np.ascontiguousarray(faces, dtype=np.uint8)
+    if faces.ndim != 3 or len(faces) == 0:
+        raise BackendError(f"calibration faces must be a non-empty (N, H, W) array, got shape {faces.shape}")
+
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter(range(0, len(faces), CALIBRATION_BATCH))
+
+        def get_next(self) -> dict | None:
+            start = next(self._batches, None)
+            return None if start is None else {INPUT: faces[start:start + CALIBRATION_BATCH]}
+
+    with tempfile.TemporaryDirectory(prefix="ferkit-int8-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared))
+        quantize_static(str(prepared), str(out), Batches(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(ops), per_channel=True, reduce_range=reduce_range,
+                        activation_type=QuantType.QInt8 if signed_activations else QuantType.QUInt8,
+                        weight_type=QuantType.QInt8 if signed_weights else QuantType.QUInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    return Path(out)
+
+
 def quantize_onnx(model: str | Path | None, out: str | Path, faces: np.ndarray) -> Path:
     """Write the int8 version of a checkpoint.
 
@@ -86,37 +135,17 @@ def quantize_onnx(model: str | Path | None, out: str | Path, faces: np.ndarray) 
         BackendError: onnx or onnxruntime is missing, or the checkpoint is unusable.
     """
     from ferkit.data.cache import file_digest
-    from ferkit.inference.onnx_export import INPUT, _write_atomically, export_onnx
+    from ferkit.inference.onnx_export import _write_atomically, export_onnx
 
     try:
         import onnx
-        from onnxruntime.quantization import (
-            CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static)
-        from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:
         raise BackendError("quantizing needs onnx and onnxruntime: pip install 'ferkit[onnx]'") from None
-    faces = np.ascontiguousarray(faces, dtype=np.uint8)
-    if faces.ndim != 3 or len(faces) == 0:
-        raise BackendError(f"calibration faces must be a non-empty (N, H, W) array, got shape {faces.shape}")
     path = resolve_model(model)
-
-    class Batches(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._batches = iter(range(0, len(faces), CALIBRATION_BATCH))
-
-        def get_next(self) -> dict | None:
-            start = next(self._batches, None)
-            return None if start is None else {INPUT: faces[start:start + CALIBRATION_BATCH]}
-
     with tempfile.TemporaryDirectory(prefix="ferkit-int8-") as tmp:
-        fp32, prepared, int8 = (Path(tmp) / name for name in ("fp32.onnx", "prepared.onnx", "int8.onnx"))
+        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         export_onnx(path, fp32)
-        quant_pre_process(str(fp32), str(prepared))
-        quantize_static(str(prepared), str(int8), Batches(), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=list(QUANTIZED_OPS), per_channel=True, reduce_range=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
-        proto = onnx.load(str(int8))
+        proto = onnx.load(str(quantize_graph(fp32, int8, faces)))
     meta = {p.key: p.value for p in proto.metadata_props if not p.key.startswith("onnx.")}
     metrics = json.loads(meta.get("metrics", "{}"))
     if "test" in metrics:  # the checkpoint's test figures are not this model's: keep them under another name
