@@ -135,3 +135,13 @@ def test_the_shipped_int8_model_is_measured_beside_the_shipped_model(evaluation,
     assert i["accuracy"] == pytest.approx(float((int8.argmax(1) == ev.labels).mean()), abs=1e-5)
     assert i["same_top1"] == pytest.approx(float((int8.argmax(1) == ev.probs.argmax(1)).mean()), abs=1e-5)
     assert 0 <= i["ece"] <= 1 and i["loss"] > 0
+
+
+def test_training_config_is_read_from_the_checkpoint_without_its_run_folder(checkpoint, fer_csv, tmp_path):
+    from ferkit.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    ckpt.metrics = {**ckpt.metrics, "config": {"data": "elsewhere/fer2013.csv", "epochs": 3, "labels": "fer2013"}}
+    ckpt.run_dir = str(tmp_path / "gone")
+    m = evaluate(ckpt.save(tmp_path / "with_config.pt"), fer_csv, limit=10).to_dict()
+    assert m["training"]["config"] == {"data": "elsewhere/fer2013.csv", "epochs": 3, "labels": "fer2013"}

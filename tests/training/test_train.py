@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from ferkit.config import ConfigError, load_config
 from ferkit.training.checkpoint import load_checkpoint
@@ -51,6 +52,7 @@ def test_train_api_writes_a_complete_run(fer2013_csv, tmp_path):
     ckpt = load_checkpoint(result.model_path)
     assert ckpt.temperature == pytest.approx(summary["temperature"], abs=1e-3)
     assert ckpt.metrics["history"][0]["epoch"] == 0 and "val/acc" in ckpt.metrics["history"][0]
+    assert ckpt.metrics["config"] == yaml.safe_load((run / "config.yaml").read_text())  # travels with the weights
     assert ckpt.build_model()(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
 
     with pytest.raises(ConfigError, match="already holds a run"):

@@ -145,7 +145,7 @@ class Evaluation:
         """The content of ``metrics.json``."""
         ckpt = self.checkpoint
         m = self.metrics.to_dict()
-        training = {k: v for k, v in ckpt.metrics.items() if k not in ("history", "test")}
+        training = {k: v for k, v in ckpt.metrics.items() if k not in ("history", "test", "config")}
         return {
             "ferkit_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
@@ -171,7 +171,7 @@ class Evaluation:
             "temperature_source": self.temperature_source,
             "labels": list(EMOTIONS),
             "training": {"history_source": self.history_source, "epochs_logged": len(self.history),
-                         **training, "config": _run_config(ckpt.run_dir)},
+                         **training, "config": ckpt.metrics.get("config") or _run_config(ckpt.run_dir)},
             "wild": None if self.wild is None else {**self.wild.to_dict(), "source": display_path(self.wild.source)},
             "int8": self.int8,
             "seconds": round(self.seconds, 1),
@@ -179,7 +179,8 @@ class Evaluation:
 
 
 def _run_config(run_dir: str) -> dict | None:
-    """The training run's ``config.yaml`` when its folder is still there."""
+    """The training run's ``config.yaml`` when its folder is still there (for checkpoints written
+    before the config travelled inside them, in ``metrics["config"]``)."""
     path = Path(run_dir) / "config.yaml" if run_dir else None
     if path is None or not path.is_file():
         return None

@@ -126,6 +126,6 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
             name: summary["test"]["accuracy"] if m is model else round(
                 _accuracy(face_logits(m, test.faces, norm), test_y), 5) for name, m in candidates.items()}
     ckpt = Checkpoint.from_model(config.model, model, normalization=dict(norm), run_dir=str(run_dir),
-                                 metrics={**summary, "history": read_history(run_dir)})
+                                 metrics={**summary, "history": read_history(run_dir), "config": config.to_dict()})
     ckpt.save(run_dir / "model.pt")
     return summary
