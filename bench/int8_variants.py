@@ -43,11 +43,11 @@ def main() -> None:
 
     from ferkit.data import load_dataset
     from ferkit.inference.onnx_export import export_onnx
-    from ferkit.inference.quantize import calibration_faces, quantize_graph
+    from ferkit.inference.quantize import calibration_faces, calibration_split, quantize_graph
 
     cores = os.cpu_count() or 1
     test = load_dataset(args.data).by_split("test")
-    calib, _ = calibration_faces(args.data, "val")
+    calib = calibration_faces(calibration_split(args.data, "val"))
     tmp = Path(tempfile.mkdtemp(prefix="ferkit-int8-"))
     fp32 = export_onnx(None, tmp / "fp32.onnx")
     files = {"fp32 (the default onnx backend)": fp32}

@@ -293,22 +293,20 @@ def _export_int8(args) -> int:
     from pathlib import Path
 
     from ferkit.inference.backends import resolve_model
-    from ferkit.inference.quantize import calibration_faces, check_quantized, quantize_onnx
+    from ferkit.inference.quantize import calibration_faces, calibration_split, check_quantized, quantize_onnx
 
     if not args.calibration:
         print("ferkit: error: --int8 needs --calibration DATA: faces to measure the activation ranges on",
               file=sys.stderr)
         return 2
-    faces, _ = calibration_faces(args.calibration, args.calibration_split)
+    split = calibration_split(args.calibration, args.calibration_split)
+    faces = calibration_faces(split)
     out = Path(args.out) if args.out else Path(resolve_model(args.model).stem + ".int8.onnx")
     path = quantize_onnx(args.model, out, faces)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), calibrated on {len(faces)} "
           f"{args.calibration_split} faces")
     if args.no_check:
         return 0
-    from ferkit.data import load_dataset
-
-    split = load_dataset(args.calibration).by_split(args.calibration_split)
     check = check_quantized(args.model, path, split.faces, split.labels)
     print(f"checked against PyTorch on the {check.faces} {args.calibration_split} faces: same top-1 class "
           f"{check.same_top1:.2%}, max |difference| of probabilities {check.max_abs_diff:.3f}, "

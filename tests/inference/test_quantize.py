@@ -12,7 +12,7 @@ from ferkit.cli import main
 from ferkit.data.cache import file_digest
 from ferkit.inference.backends import BackendError, OnnxBackend, TorchBackend, open_backend
 from ferkit.inference.onnx_export import sample_faces
-from ferkit.inference.quantize import calibration_faces, check_quantized, quantize_onnx
+from ferkit.inference.quantize import calibration_faces, calibration_split, check_quantized, quantize_onnx
 
 FER2013_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 
@@ -86,9 +86,9 @@ def test_shipped_int8_model_is_refused_beside_another_shipped_checkpoint(checkpo
 
 def test_calibration_never_reads_the_test_split(face_csv):
     with pytest.raises(BackendError, match="not test"):
-        calibration_faces(face_csv, "test")
-    faces, labels = calibration_faces(face_csv, "val", count=10)
-    assert faces.shape == (10, 48, 48) and len(labels) == 10
+        calibration_split(face_csv, "test")
+    faces = calibration_faces(calibration_split(face_csv, "val"), count=10)
+    assert faces.shape == (10, 48, 48)
 
 
 def test_cli_export_int8_writes_checks_and_reports(face_csv, tmp_path, capsys):

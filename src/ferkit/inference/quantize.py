@@ -20,10 +20,14 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ferkit.inference.backends import BackendError, resolve_model
+
+if TYPE_CHECKING:
+    from ferkit.data.dataset import FaceDataset
 
 QUANTIZED_OPS = ("Conv", "Gemm", "Add", "Mul", "Sigmoid", "GlobalAveragePool")
 CALIBRATION_FACES = 1024
@@ -49,15 +53,13 @@ class QuantCheck:
     accuracy_int8: float
 
 
-def calibration_faces(data: str | Path, split: str = "val", count: int = CALIBRATION_FACES
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Faces (and labels) to calibrate on: ``count`` rows spread evenly over one split of a dataset.
+def calibration_split(data: str | Path, split: str = "val") -> FaceDataset:
+    """The split of a dataset to calibrate on (and to check the int8 model on).
 
     Args:
         data: anything ``ferkit.data.load_dataset`` reads.
         split: ``val`` (FER2013 PublicTest, where the temperature was fitted too) or ``train``;
             the test split is refused, so the figures measured on it stay unbiased.
-        count: how many faces; all of the split when it has fewer.
 
     Raises:
         BackendError: the test split was asked for, or the split is empty.
@@ -69,8 +71,13 @@ def calibration_faces(data: str | Path, split: str = "val", count: int = CALIBRA
     part = load_dataset(data).by_split(split)
     if len(part.labels) == 0:
         raise BackendError(f"{data}: no {split} faces to calibrate on")
+    return part
+
+
+def calibration_faces(part: FaceDataset, count: int = CALIBRATION_FACES) -> np.ndarray:
+    """``count`` faces spread evenly over a split (all of them when it has fewer)."""
     rows = np.unique(np.linspace(0, len(part.labels) - 1, min(count, len(part.labels))).round().astype(int))
-    return part.faces[rows], part.labels[rows]
+    return part.faces[rows]
 
 
 def quantize_graph(fp32: str | Path, out: str | Path, faces: np.ndarray, *, ops: tuple[str, ...] = QUANTIZED_OPS,
