@@ -29,6 +29,7 @@ class TrainConfig:
     val_limit: int = 0
     # model
     model: str = "resnet_swish_s"
+    init: str = ""  # start from the weights of a ferkit checkpoint of this model (fine-tuning); "default"
     # optimisation
     epochs: int = 50
     batch_size: int = 256
@@ -98,6 +99,8 @@ class TrainConfig:
         for path in self.teacher_paths():
             if not Path(path).is_file():
                 raise ConfigError(f"teacher: {path}: no such checkpoint file")
+        if self.init and not Path(self.init_path()).is_file():
+            raise ConfigError(f"init: {self.init_path()}: no such checkpoint file")
         from ferkit.models import list_models
 
         if self.model not in list_models():
@@ -122,6 +125,12 @@ class TrainConfig:
 
         return [str(DEFAULT_MODEL) if p.strip() == "default" else p.strip()
                 for p in self.teacher.split(",") if p.strip()]
+
+    def init_path(self) -> str:
+        """The checkpoint to start from, ``default`` naming the shipped model; "" for random weights."""
+        from ferkit.assets import DEFAULT_MODEL
+
+        return str(DEFAULT_MODEL) if self.init.strip() == "default" else self.init.strip()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

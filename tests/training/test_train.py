@@ -79,6 +79,22 @@ def test_distillation_with_mixing_and_erasing(fer2013_csv, tmp_path):
         load_config(SMOKE, [f"data={fer2013_csv}", "teacher=nope.pt"])
 
 
+def test_fine_tuning_starts_from_the_weights_it_is_given(fer2013_csv, tmp_path):
+    from ferkit.training.module import FaceModule
+
+    first = train(load_config(SMOKE, [*TINY, "epochs=1", "swa=false", f"data={fer2013_csv}", f"out_dir={tmp_path}",
+                                      "name=first"]))
+    config = load_config(SMOKE, [*TINY, f"init={first.model_path}", f"data={fer2013_csv}", f"out_dir={tmp_path}"])
+    start = FaceModule(config, steps_per_epoch=3).model.state_dict()
+    for name, weight in load_checkpoint(first.model_path).state_dict.items():
+        assert torch.equal(start[name], weight), name
+    with pytest.raises(ConfigError, match=r"^init: .*default_model.pt is a resnet_swish_s checkpoint with another "
+                                          r"architecture than model=resnet_swish_xs;"):
+        FaceModule(load_config(SMOKE, [*TINY, "init=default", f"data={fer2013_csv}"]), steps_per_epoch=3)
+    with pytest.raises(ConfigError, match=r"^init: nope.pt: no such checkpoint file$"):
+        load_config(SMOKE, [f"data={fer2013_csv}", "init=nope.pt"])
+
+
 def test_killed_run_resumes_to_the_same_epoch_count(fer2013_csv, tmp_path):
     args = [SMOKE, *TINY, "epochs=4", "swa=false", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=r"]
     run = tmp_path / "r"

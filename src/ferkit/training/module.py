@@ -43,6 +43,8 @@ class FaceModule(L.LightningModule):
         self.config = config
         self.steps_per_epoch = steps_per_epoch
         self.model = create_model(config.model)
+        if config.init:
+            _load_init(self.model, config)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.normalization = dict(DEFAULT_NORMALIZATION)
@@ -130,6 +132,25 @@ class FaceModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: warmup_cosine(step, total, warmup, c.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _load_init(model: torch.nn.Module, config: TrainConfig) -> None:
+    """Copy a checkpoint's weights into the new model; one-line error when they cannot be its starting point.
+
+    The checkpoint's temperature comes along but is refitted (or fixed) when the run ends.
+    """
+    from ferkit.config import ConfigError
+    from ferkit.training.checkpoint import load_checkpoint
+
+    path = config.init_path()
+    ckpt = load_checkpoint(path)
+    if ckpt.arch != config.model or ckpt.config != model.config:
+        raise ConfigError(f"init: {path} is a {ckpt.arch} checkpoint with another architecture than "
+                          f"model={config.model}; start from a checkpoint of the same model")
+    if dict(ckpt.normalization) != DEFAULT_NORMALIZATION:
+        raise ConfigError(f"init: {path} normalises faces with {dict(ckpt.normalization)}, "
+                          f"training uses {DEFAULT_NORMALIZATION}")
+    model.load_state_dict(ckpt.state_dict)
 
 
 def _load_teacher(path: str, channels_last: bool) -> tuple[torch.nn.Module, dict[str, float]]:
