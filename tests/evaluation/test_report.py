@@ -145,3 +145,14 @@ def test_training_config_is_read_from_the_checkpoint_without_its_run_folder(chec
     ckpt.run_dir = str(tmp_path / "gone")
     m = evaluate(ckpt.save(tmp_path / "with_config.pt"), fer_csv, limit=10).to_dict()
     assert m["training"]["config"] == {"data": "elsewhere/fer2013.csv", "epochs": 3, "labels": "fer2013"}
+
+
+def test_model_card_names_the_starting_weights_and_the_teacher(tmp_path):
+    from ferkit.evaluation.model_card import _training
+
+    config = {"data": "d.csv", "labels": "fer2013", "epochs": 30, "init": "old.pt", "teacher": "big.pt",
+              "distill_weight": 0.5, "distill_temperature": 2.0}
+    lines = "\n".join(_training({"training": {"config": config}}))
+    assert "**Started from**: the weights of old.pt (fine-tuned, `init`)." in lines
+    assert "**Distilled from**: big.pt (`teacher`; weight 0.5, temperature 2.0)." in lines
+    assert "Started from" not in "\n".join(_training({"training": {"config": {"data": "d.csv", "epochs": 3}}}))

@@ -45,6 +45,11 @@ def _training(m: dict) -> list[str]:
             f"rotation {config.get('rotation')} deg, zoom {config.get('zoom')}; "
             f"SWA {'on' if config.get('swa') else 'off'}; "
             f"early stopping patience {config.get('early_stopping_patience', '?')}.")
+        if config.get("init"):
+            lines.append(f"- **Started from**: the weights of {config['init']} (fine-tuned, `init`).")
+        if config.get("teacher"):
+            lines.append(f"- **Distilled from**: {config['teacher']} (`teacher`; weight "
+                         f"{config.get('distill_weight', '?')}, temperature {config.get('distill_temperature', '?')}).")
     if "epochs_run" in t:
         selected = t.get("selected", "?")
         val = (t.get("val_accuracy") or {}).get(selected)

@@ -6,8 +6,8 @@ uint8 activations whose ranges are measured (min/max) on real faces, every conv,
 dense layers, the residual adds and the SiLU (sigmoid and multiply) quantized, so the
 whole network runs in integer kernels. ``reduce_range`` keeps weights to 7 bits: on x86
 CPUs without VNNI (AVX2 only, like the 2-core machines ferkit is measured on) the
-u8 x s8 multiply-add saturates at full range, which cost 2.7 points of PrivateTest
-accuracy here; with 7 bits the loss is 0.19 points (``bench/int8_variants.py``).
+u8 x s8 multiply-add saturates at full range, which cost 2.3 points of PrivateTest
+accuracy here; with 7 bits the loss is 0.22 points (``bench/int8_variants.py``).
 
 The file keeps the export's self-description and adds ``precision=int8``, what it was
 calibrated on, and the digest of the checkpoint it came from (``source_digest``); the
