@@ -1,6 +1,6 @@
 import numpy as np
 
-from ferkit.evaluation.history import curve, training_history
+from ferkit.evaluation.history import curve, train_loss_label, training_history
 from ferkit.evaluation.samples import class_examples, confident_mistakes
 from ferkit.training.checkpoint import load_checkpoint
 
@@ -32,6 +32,13 @@ def probs_of(pred, conf, c=3):
     p = np.tile((1 - np.asarray(conf))[:, None] / (c - 1), (1, c))
     p[np.arange(len(pred)), pred] = conf
     return p
+
+
+def test_the_training_loss_legend_says_what_was_minimised():
+    assert train_loss_label(None) == train_loss_label({"teacher": "", "mixup": 0.0}) == "training"
+    assert train_loss_label({"teacher": "t.pt", "distill_weight": 0.5}) == "training (0.5 x CE + 0.5 x distillation)"
+    assert train_loss_label({"cutmix": 1.0, "label_smoothing": 0.1}) == (
+        "training (mixed faces and targets; labels smoothed by 0.1)")
 
 
 def test_confident_mistakes_are_the_surest_wrong_faces_per_class():

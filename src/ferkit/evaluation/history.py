@@ -14,6 +14,25 @@ CURVES: tuple[tuple[str, str], ...] = (
 )
 
 
+def train_loss_label(config: dict | None) -> str:
+    """The legend of the training-loss curve: what that loss was, which is plain cross-entropy
+    against the labels only when no teacher, mixing or smoothing changed the targets.
+
+    Args:
+        config: the run's training config (``TrainConfig.to_dict()``), or None when unknown.
+    """
+    config = config or {}
+    parts = []
+    if config.get("teacher"):
+        parts.append(f"{1 - float(config.get('distill_weight', 0.5)):g} x CE + "
+                     f"{float(config.get('distill_weight', 0.5)):g} x distillation")
+    if config.get("mixup") or config.get("cutmix"):
+        parts.append("mixed faces and targets")
+    if config.get("label_smoothing"):
+        parts.append(f"labels smoothed by {config['label_smoothing']}")
+    return f"training ({'; '.join(parts)})" if parts else "training"
+
+
 def training_history(checkpoint) -> tuple[list[dict[str, float]], str]:
     """Per-epoch metrics of the run that produced a checkpoint, and where they were read.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.evaluation import plots
+from ferkit.evaluation.history import train_loss_label
 from ferkit.evaluation.metrics import rounded
 from ferkit.evaluation.report import CAM_PER_CLASS, MISTAKES_PER_CLASS, WILD_SHOWN, Evaluation
 from ferkit.labels import EMOTIONS
@@ -65,7 +66,8 @@ def figure_jobs(ev: Evaluation) -> dict[str, Callable[[Path], Path | None]]:
     }
     if ev.history:
         jobs["training_curves"] = lambda path: plots.curves_figure(
-            ev.history, path, f"Training curves of {ev.model_path.name} ({len(ev.history)} epochs)")
+            ev.history, path, f"Training curves of {ev.model_path.name} ({len(ev.history)} epochs)",
+            train_loss_label(ev.training_config))
     if ev.wild is not None:
         jobs["in_the_wild"] = partial(_wild_figure, ev)
     return jobs

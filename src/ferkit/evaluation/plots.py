@@ -70,13 +70,16 @@ def confusion_figure(confusion: np.ndarray, names: Sequence[str], path: str | Pa
     return _save(fig, path)
 
 
-def curves_figure(history: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
+def curves_figure(history: list[dict[str, float]], path: str | Path, title: str = "",
+                  train_loss: str = "training") -> Path:
     """Train and validation curves of accuracy, loss, precision, recall and AUC per epoch.
 
     Args:
         history: one dict per epoch (``ferkit.evaluation.history.training_history``).
         path: PNG to write.
         title: figure title.
+        train_loss: legend of the training loss (``history.train_loss_label``: with a teacher or
+            mixed targets it is not the cross-entropy the validation curve shows).
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -86,8 +89,8 @@ def curves_figure(history: list[dict[str, float]], path: str | Path, title: str 
         for split, colour in (("train", TRAIN_COLOUR), ("val", VAL_COLOUR)):
             epochs, values = curve(history, f"{split}/{key}")
             if epochs:
-                ax.plot(epochs, values, marker="o", markersize=3, color=colour,
-                        label="training" if split == "train" else "validation")
+                label = "validation" if split == "val" else train_loss if key == "loss" else "training"
+                ax.plot(epochs, values, marker="o", markersize=3, color=colour, label=label)
         if ax.lines:
             ax.legend(loc="best", fontsize=9)
         else:

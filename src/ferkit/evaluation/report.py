@@ -141,6 +141,11 @@ class Evaluation:
         t = self.temperature if calibrated else 1.0
         return reliability_bins((self.logits / t).softmax(1), torch.as_tensor(self.labels), ECE_BINS)
 
+    @property
+    def training_config(self) -> dict | None:
+        """The config the checkpoint was trained with: from the checkpoint, else its run folder."""
+        return self.checkpoint.metrics.get("config") or _run_config(self.checkpoint.run_dir)
+
     def to_dict(self) -> dict:
         """The content of ``metrics.json``."""
         ckpt = self.checkpoint
@@ -171,7 +176,7 @@ class Evaluation:
             "temperature_source": self.temperature_source,
             "labels": list(EMOTIONS),
             "training": {"history_source": self.history_source, "epochs_logged": len(self.history),
-                         **training, "config": ckpt.metrics.get("config") or _run_config(ckpt.run_dir)},
+                         **training, "config": self.training_config},
             "wild": None if self.wild is None else {**self.wild.to_dict(), "source": display_path(self.wild.source)},
             "int8": self.int8,
             "seconds": round(self.seconds, 1),
