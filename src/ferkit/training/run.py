@@ -149,11 +149,11 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     L.seed_everything(config.seed, workers=True, verbose=False)
     started = time.time()
     data = load_training_data(config)
-    run_dir = _prepare_run_dir(config, resume) if _is_rank_zero() else run_dir_of(config)
     world = config.devices * config.num_nodes if config.strategy == "ddp" else 1
     datamodule = FaceDataModule(data, config)
     steps = datamodule.steps_per_epoch(world)
-    module = FaceModule(config, steps)
+    module = FaceModule(config, steps)  # before the run folder: a bad init or teacher file leaves none behind
+    run_dir = _prepare_run_dir(config, resume) if _is_rank_zero() else run_dir_of(config)
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
