@@ -121,19 +121,22 @@ class TrainConfig:
 
     def teacher_paths(self) -> list[str]:
         """The teacher checkpoints; ``default`` names the shipped default model."""
-        from ferkit.assets import DEFAULT_MODEL
-
-        return [str(DEFAULT_MODEL) if p.strip() == "default" else p.strip()
-                for p in self.teacher.split(",") if p.strip()]
+        return [_checkpoint_path(p) for p in self.teacher.split(",") if p.strip()]
 
     def init_path(self) -> str:
         """The checkpoint to start from, ``default`` naming the shipped model; "" for random weights."""
-        from ferkit.assets import DEFAULT_MODEL
-
-        return str(DEFAULT_MODEL) if self.init.strip() == "default" else self.init.strip()
+        return _checkpoint_path(self.init)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _checkpoint_path(name: str) -> str:
+    """A checkpoint named in the config: ``default`` is the shipped model, anything else a path."""
+    from ferkit.assets import DEFAULT_MODEL
+
+    name = name.strip()
+    return str(DEFAULT_MODEL) if name == "default" else name
 
 
 def _coerce(name: str, kind: type, value: object) -> object:

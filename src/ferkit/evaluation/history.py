@@ -24,8 +24,8 @@ def train_loss_label(config: dict | None) -> str:
     config = config or {}
     parts = []
     if config.get("teacher"):
-        parts.append(f"{1 - float(config.get('distill_weight', 0.5)):g} x CE + "
-                     f"{float(config.get('distill_weight', 0.5)):g} x distillation")
+        weight = float(config.get("distill_weight", 0.5))
+        parts.append(f"{1 - weight:g} x CE + {weight:g} x distillation")
     if config.get("mixup") or config.get("cutmix"):
         parts.append("mixed faces and targets")
     if config.get("label_smoothing"):
