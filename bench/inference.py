@@ -11,6 +11,7 @@ Measures, on this machine's CPU cores:
     classify, track), on a video made from the photos with cv2.VideoWriter;
   - the cold start of ``ferkit predict <sample>`` in a new process, per backend;
   - the crop margin that reproduces FER2013's framing, per detector (no model needed);
+  - how small a face yuface finds in a 640x480 frame, per ``min_face``, and its ms on a 12 MP photo;
   - with ``--margins``: top-1 agreement with the photos' weak labels per crop margin, with the
     crop upright and rotated so the eyes are level (``--align``)
     (meaningful only with a trained model).
@@ -41,6 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 PHOTOS = REPO.parent / "shared" / "data" / "photos" / "facial_expressions_sample.zip"
 FER_IMAGES = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_images.zip"
 FRAME = (480, 640)  # (height, width) of the frames measured
+FULL_SIZE = {"yuface": {"min_face": 1}, "haar": {"max_side": 0}}  # each detector on the image as it is
+FACE_WIDTHS = (24, 32, 40, 48, 64, 80, 100, 128)  # face sizes pasted into a frame, in pixels
 
 
 def load_photos(path: Path) -> tuple[list[str], list[np.ndarray], dict[str, str]]:
@@ -199,7 +202,7 @@ def bench_framing(fer_images: Path, count: int = 600) -> dict:
     scale, pad = 4, 96
     out = {}
     for name in ("yuface", "haar"):
-        detector = create_detector(name, max_side=0)
+        detector = create_detector(name, **FULL_SIZE[name])
         margins, shift_y = [], []
         for face in faces:
             big = cv2.resize(face, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
@@ -250,6 +253,52 @@ def bench_margins(model: Path, names: list[str], images: list[np.ndarray], label
     return out
 
 
+def bench_face_size_recall(images: list[np.ndarray], large: int = 10) -> dict:
+    """How small a face the default detector finds, and what a smaller ``min_face`` costs.
+
+    Each photo whose face the detector finds at full size is scaled so that face is ``w`` pixels
+    wide and pasted into a 640x480 grey frame, for each ``w`` in ``FACE_WIDTHS``; the share of
+    frames where a face is found, and the median detection ms over all frames, per setting. Then
+    the median ms on ``large`` photos scaled to 12 megapixels (4032x3024), where the default
+    searches a 1024-px copy.
+    """
+    import cv2
+
+    from ferkit.inference.detectors import create_detector
+
+    reference = create_detector("yuface", **FULL_SIZE["yuface"])
+    settings = {"default (min_face 100)": {}, "min_face 64": {"min_face": 64}, "min_face 48": {"min_face": 48}}
+    detectors = {name: create_detector("yuface", **options) for name, options in settings.items()}
+    found = {name: {w: 0 for w in FACE_WIDTHS} for name in settings}
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    faces = 0
+    for image in images:
+        boxes = reference.detect(image)
+        if not boxes:
+            continue
+        faces += 1
+        for width in FACE_WIDTHS:
+            b, k = boxes[0], width / boxes[0].w  # scale the photo by k about its face, face at the frame's centre
+            shift = np.float32([[k, 0, FRAME[1] / 2 - k * (b.x + b.w / 2)], [0, k, FRAME[0] / 2 - k * (b.y + b.h / 2)]])
+            source = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1 else image
+            if k < 1:  # already scaled by INTER_AREA: only the shift is left
+                shift[:, :2] = np.eye(2, dtype=np.float32)
+            frame = cv2.warpAffine(source, shift, (FRAME[1], FRAME[0]), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=(100, 100, 100))
+            for name, detector in detectors.items():
+                t = time.perf_counter()
+                found[name][width] += bool(detector.detect(frame))
+                times[name].append(time.perf_counter() - t)
+    out = {"photos": faces, "frame": f"{FRAME[1]}x{FRAME[0]}"}
+    for name in settings:
+        out[name] = {"found_by_face_width_px": {str(w): round(n / max(faces, 1), 3) for w, n in found[name].items()},
+                     "median_ms_per_frame": round(1000 * statistics.median(times[name]), 2)}
+    big = [cv2.resize(image, (4032, 3024), interpolation=cv2.INTER_LINEAR) for image in images[:large]]
+    default = detectors["default (min_face 100)"]
+    out["12_megapixel_photo_default_median_ms"] = median_ms(default.detect, big)
+    return out
+
+
 def bench_landmark_roll(image: np.ndarray) -> dict:
     """How well yuface's eye landmarks measure a known tilt: the sample rotated by 0-30 degrees."""
     import cv2
@@ -259,15 +308,15 @@ def bench_landmark_roll(image: np.ndarray) -> dict:
 
     h, w = image.shape[:2]
     out = {}
-    for max_side in (256, 0):
-        detector = create_detector("yuface", max_side=max_side)
+    for setting, options in (("default", {}), ("full size", FULL_SIZE["yuface"])):
+        detector = create_detector("yuface", **options)
         read = {}
         for angle in (0, 5, 10, 15, 20, 30):
             turned = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
                                     borderMode=cv2.BORDER_REPLICATE)
             found = detector.detect(turned)
             read[str(angle)] = round(-eye_angle(found[0]), 1) if found else None
-        out[f"max_side={max_side}" + (" (default)" if max_side == 256 else " (full size)")] = read
+        out[setting] = read
     return {"true_tilt_deg -> measured": out}
 
 
@@ -337,6 +386,7 @@ def main() -> None:
     if args.fer_images.is_file():
         sections["crop_margin_matching_fer2013"] = lambda: bench_framing(args.fer_images)
     sections["landmark_roll"] = lambda: bench_landmark_roll(_sample_image())
+    sections["face_size_recall"] = lambda: bench_face_size_recall(images[timed])
     if args.margins:
         margins = [float(m) for m in args.margins.split(",")]
         sections["margin_vs_weak_labels"] = lambda: bench_margins(model, names, images, labels, margins)

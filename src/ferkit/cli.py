@@ -193,6 +193,9 @@ def _add_predict(sub) -> None:
     p.add_argument("--detector", metavar="NAME",
                    help="face detector by name, e.g. haar (default: the best one bundled; "
                         "see ferkit.inference.detectors)")
+    p.add_argument("--min-face", type=_positive_int, metavar="PX",
+                   help="smallest face to look for, in pixels of the image (default: 100 with yuface; "
+                        "smaller finds more faces in group photos and wide shots, and is slower)")
     p.add_argument("--margin", type=float, help="grow each side of the face crop by this fraction of the box")
     p.add_argument("--tta", action="store_true", default=None, help="average with the mirrored face")
     p.add_argument("--align", action="store_true", default=None,
@@ -216,8 +219,9 @@ def _run_predict(args) -> int:
     from ferkit.inference.run import PredictRun
     from ferkit.inference.writers import TableWriter, face_lines
 
-    given = {"backend": args.backend, "int8": args.int8, "detector": args.detector, "margin": args.margin,
-             "tta": args.tta, "align": args.align, "batch_size": args.batch_size, "threads": args.threads}
+    given = {"backend": args.backend, "int8": args.int8, "detector": args.detector, "min_face": args.min_face,
+             "margin": args.margin, "tta": args.tta, "align": args.align, "batch_size": args.batch_size,
+             "threads": args.threads}
     recognizer = Recognizer(args.model, **{k: v for k, v in given.items() if v is not None})
     streams = {"every": args.every, "smooth": args.smooth}
     run = PredictRun(recognizer, crops=args.crops, save_dir=args.save,
@@ -447,6 +451,8 @@ def _add_serve(sub) -> None:
     p.add_argument("--backend", choices=("torch", "onnx"), help="classifier runtime (default: as ferkit predict)")
     p.add_argument("--int8", action="store_true", help="run the int8 version of the model (as ferkit predict --int8)")
     p.add_argument("--detector", metavar="NAME", help="default face detector (a request may name another)")
+    p.add_argument("--min-face", type=_positive_int, metavar="PX",
+                   help="smallest face to look for, in pixels of the image (default: 100 with yuface)")
     p.add_argument("--workers", type=_positive_int, default=d.workers, metavar="N",
                    help=f"server processes, each loading the model (default: {d.workers})")
     p.add_argument("--max-batch", type=_positive_int, default=d.max_batch, metavar="N",
@@ -478,7 +484,7 @@ def _run_serve(args) -> int:
     from ferkit.serve.app import run_server
 
     config = ServeConfig(model=args.model, backend=args.backend, int8=args.int8, detector=args.detector,
-                         host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch,
+                         min_face=args.min_face, host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch,
                          max_wait_ms=args.max_wait_ms, max_upload_bytes=max(1, round(args.max_upload_mb * 2**20)))
     run_server(config)
     return 0

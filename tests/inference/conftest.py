@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import scenes
 from pngs import png_claiming
-
-SAMPLE_FACE = (174, 112, 175, 210)  # (x, y, w, h) of the face in the bundled portrait, by eye and yuface
+from scenes import SAMPLE_FACE
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +73,12 @@ def sample() -> Path:
 @pytest.fixture(scope="session")
 def sample_image(sample) -> np.ndarray:
     return cv2.imread(str(sample))
+
+
+@pytest.fixture(scope="session")
+def group_photo(sample_image):
+    """``group_photo(face_width)``: ``scenes.group_photo`` of the bundled portrait."""
+    return lambda face_width: scenes.group_photo(sample_image, face_width)
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:

@@ -149,3 +149,16 @@ def test_align_option_reaches_the_recognizer(onnx_model, sample, tmp_path, monke
     assert seen == [True]
     rows = json.loads((tmp_path / "f.json").read_text())
     assert len(rows) == 1 and "landmarks" not in rows[0]  # the JSON columns are unchanged
+
+
+def test_min_face_finds_the_small_faces_of_a_group_photo(onnx_model, group_photo, tmp_path):
+    import cv2
+
+    photo = tmp_path / "group.png"
+    cv2.imwrite(str(photo), group_photo(24))
+    counts = {}
+    for option in ([], ["--min-face", "24"]):
+        out = tmp_path / f"faces{len(option)}.json"
+        assert main(["predict", str(photo), "--model", str(onnx_model), "--json", str(out), *option]) == 0
+        counts[len(option)] = len(json.loads(out.read_text()))
+    assert counts[0] < 6 and counts[2] == 6

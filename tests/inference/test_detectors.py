@@ -2,7 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ferkit.inference.detectors import DetectorError, FaceBox, create_detector, detect_faces, list_detectors
+from ferkit.inference.detectors import (
+    DetectorError, FaceBox, create_detector, detect_faces, list_detectors, working_side)
 
 
 @pytest.mark.parametrize("name", list_detectors())
@@ -68,3 +69,35 @@ def test_yuface_landmarks_are_eyes_nose_mouth_in_image_pixels(sample_image):
         assert box.y < ly < ny < min(m1y, m2y) < box.y + box.h  # eyes above the nose above the mouth
         assert box.to_dict() == {"x": box.x, "y": box.y, "w": box.w, "h": box.h, "score": box.score}
     assert create_detector("haar").detect(sample_image)[0].landmarks == ()
+
+
+def test_working_side_follows_the_smallest_face_wanted():
+    assert working_side(640, 100, 40, floor=256, cap=1024) == 256  # a VGA frame: as small as the floor
+    assert working_side(4032, 100, 40, floor=256, cap=1024) == 1024  # a 12 MP photo: capped
+    assert working_side(4032, 100, 40, floor=256) == 1613  # no cap: 100 px faces span 40 px
+    assert working_side(200, 100, 40, floor=256) == 200  # never upscaled
+    with pytest.raises(DetectorError, match="min_face must be at least 1 pixel, got 0"):
+        working_side(640, 0, 40)
+
+
+def test_yuface_finds_the_faces_of_a_large_group_photo(group_photo):
+    # 40-px faces in an 1800-px photo: a fixed 256-px copy shrinks them to 6 px, the default finds all six.
+    photo = group_photo(40)
+    assert create_detector("yuface", max_side=256).detect(photo) == []
+    boxes = create_detector("yuface").detect(photo)
+    assert len(boxes) == 6
+    assert all(30 <= b.w <= 60 for b in boxes)
+
+
+def test_min_face_finds_smaller_faces(group_photo):
+    photo = group_photo(24)
+    assert len(create_detector("yuface").detect(photo)) < 6
+    assert len(create_detector("yuface", min_face=24).detect(photo)) == 6
+    assert create_detector("haar").detect(photo) == []
+    assert len(create_detector("haar", min_face=24).detect(photo)) >= 5
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_a_bad_min_face_fails_when_the_detector_is_made(name):
+    with pytest.raises(DetectorError, match="min_face must be at least 1 pixel, got -5"):
+        create_detector(name, min_face=-5)

@@ -90,3 +90,15 @@ def test_align_uses_the_detectors_landmarks(onnx_model, sample_image, sample_fac
     np.testing.assert_array_equal(rec.crop(sample_image, [tilted]), expected)
     assert not np.array_equal(expected, crop_faces(to_grey(sample_image), [tilted]))
     np.testing.assert_allclose(rec.predict(sample_image).faces[0].probs, rec.classify(expected)[0], atol=1e-6)
+
+
+def test_min_face_reaches_a_named_detector(onnx_model, group_photo):
+    from ferkit.inference.detectors import DetectorError, create_detector
+
+    photo = group_photo(24)
+    assert len(Recognizer(onnx_model).predict(photo)) < 6
+    assert len(Recognizer(onnx_model, min_face=24).predict(photo)) == 6
+    with pytest.raises(DetectorError, match="min_face must be at least 1 pixel, got 0"):
+        Recognizer(onnx_model, min_face=0)
+    with pytest.raises(DetectorError, match="min_face is an option of a named detector"):
+        Recognizer(onnx_model, detector=create_detector("haar"), min_face=24)

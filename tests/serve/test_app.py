@@ -10,6 +10,7 @@ import pytest
 
 from ferkit.labels import EMOTIONS
 from pngs import png_claiming
+from scenes import group_photo
 
 
 def assert_error(response, status: int) -> str:
@@ -92,6 +93,26 @@ def test_int8_model_is_served_and_says_so(sample_bytes):
         assert card["test_accuracy"] is None  # the fp32 checkpoint's figure is not the int8 model's
         r = c.post("/v1/predict", files={"file": ("s.jpg", sample_bytes, "image/jpeg")})
         assert r.status_code == 200 and len(r.json()["faces"]) == 1
+
+
+def test_min_face_is_a_server_setting(checkpoint, sample_bytes):
+    import cv2
+    from fastapi.testclient import TestClient
+
+    from ferkit.serve.app import create_app
+    from ferkit.serve.config import ServeConfig
+
+    portrait = cv2.imdecode(np.frombuffer(sample_bytes, np.uint8), cv2.IMREAD_COLOR)
+    photo = cv2.imencode(".png", group_photo(portrait, 24))[1].tobytes()
+    found = {}
+    for min_face in (None, 24):
+        with TestClient(create_app(model=str(checkpoint), max_batch=1, min_face=min_face)) as c:
+            r = c.post("/v1/predict", files={"file": ("group.png", photo, "image/png")})
+            assert r.status_code == 200, r.text
+            found[min_face] = len(r.json()["faces"])
+    assert found[None] < 6 and found[24] == 6
+    with pytest.raises(ValueError, match="min_face must be >= 1 pixel, got 0"):
+        ServeConfig(min_face=0)
 
 
 def test_docs_and_openapi(client):

@@ -15,7 +15,8 @@ import numpy as np
 
 from ferkit.inference.backends import Backend, ModelInfo, open_backend
 from ferkit.inference.crop import DEFAULT_MARGIN, crop_faces, resize_face, to_grey
-from ferkit.inference.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, check_detector, create_detector
+from ferkit.inference.detectors import (
+    DEFAULT_DETECTOR, DetectorError, FaceBox, FaceDetector, check_detector, create_detector, working_side)
 from ferkit.inference.results import Face, ImageResult
 
 Image = np.ndarray | str | Path
@@ -30,6 +31,8 @@ class Recognizer:
         int8: run the model's int8 version on ONNX Runtime (about 1.45x the faces/s; see ``open_backend``).
         detector: a detector name (``ferkit.inference.detectors.list_detectors()``) or any object
             with ``detect(image) -> list[FaceBox]``. Created on first use, so ``crops`` runs need none.
+        min_face: smallest face to look for, in pixels of the image (a named detector's option; None:
+            its default, 100 px for yuface). Smaller finds more faces in group photos and wide shots, slower.
         margin: each side of a face's square crop grows by this fraction of the box's longer side.
         tta: also classify the mirrored face and average the two probability vectors.
         align: rotate each face crop so the eyes are level, where the detector gives landmarks (yuface).
@@ -45,13 +48,18 @@ class Recognizer:
     def __init__(self, model: str | Path | None = None, *, backend: str | None = None,
                  detector: str | FaceDetector = DEFAULT_DETECTOR, margin: float = DEFAULT_MARGIN,
                  tta: bool = False, align: bool = False, batch_size: int = 256, threads: int | None = None,
-                 int8: bool = False) -> None:
+                 int8: bool = False, min_face: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(detector, str):
             check_detector(detector)  # fail now, not at the first image
+            if min_face is not None:
+                working_side(640, min_face, 1)  # a bad min_face fails now too
+        elif min_face is not None:
+            raise DetectorError("min_face is an option of a named detector; set it on the detector object instead")
         self.backend: Backend = open_backend(model, backend, threads, int8=int8)
         self._detector = detector
+        self.min_face = min_face
         self.margin, self.tta, self.align, self.batch_size = margin, tta, align, batch_size
 
     @property
@@ -61,7 +69,8 @@ class Recognizer:
     @property
     def detector(self) -> FaceDetector:
         if isinstance(self._detector, str):
-            self._detector = create_detector(self._detector)
+            options = {} if self.min_face is None else {"min_face": self.min_face}
+            self._detector = create_detector(self._detector, **options)
         return self._detector
 
     def classify(self, faces: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ class ServeConfig:
         backend: ``torch``, ``onnx`` or None (as ``Recognizer`` chooses).
         int8: run the model's int8 version (``Recognizer(int8=True)``).
         detector: the default face detector; a request may name another. None: the recognizer's default.
+        min_face: smallest face to look for, in pixels of the image (every detector); None: each detector's default.
         tta: classify the mirrored face too, unless a request says otherwise.
         host: address to listen on; loopback by default so nothing is exposed by accident.
         port: TCP port.
@@ -30,6 +31,7 @@ class ServeConfig:
     backend: str | None = None
     int8: bool = False
     detector: str | None = None
+    min_face: int | None = None
     tta: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
@@ -45,6 +47,8 @@ class ServeConfig:
         for name in ("workers", "max_batch", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.min_face is not None and self.min_face < 1:
+            raise ValueError(f"min_face must be >= 1 pixel, got {self.min_face}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
 

@@ -70,7 +70,7 @@ class PredictService:
         self.detector = config.detector or DEFAULT_DETECTOR
         self.max_pixels = config.max_pixels or MAX_PIXELS
         self.recognizer = Recognizer(config.model, backend=config.backend, detector=self.detector,
-                                     threads=config.threads, int8=config.int8)
+                                     threads=config.threads, int8=config.int8, min_face=config.min_face)
         mirrored = copy.copy(self.recognizer)  # shares the loaded backend; only the TTA flag differs
         mirrored.tta = True
         self.batcher = MicroBatcher({False: self.recognizer.classify, True: mirrored.classify},
@@ -143,7 +143,8 @@ class PredictService:
         if found is None:
             found = self._local.detectors = {}
         if name not in found:
-            found[name] = create_detector(name)
+            found[name] = create_detector(name, **({} if self.config.min_face is None
+                                                   else {"min_face": self.config.min_face}))
         return found[name]
 
 
