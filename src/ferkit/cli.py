@@ -484,7 +484,8 @@ def _run_serve(args) -> int:
     from ferkit.serve.app import run_server
 
     config = ServeConfig(model=args.model, backend=args.backend, int8=args.int8, detector=args.detector,
-                         min_face=args.min_face, host=args.host, port=args.port, workers=args.workers, max_batch=args.max_batch,
-                         max_wait_ms=args.max_wait_ms, max_upload_bytes=max(1, round(args.max_upload_mb * 2**20)))
+                         min_face=args.min_face, host=args.host, port=args.port, workers=args.workers,
+                         max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                         max_upload_bytes=max(1, round(args.max_upload_mb * 2**20)))
     run_server(config)
     return 0

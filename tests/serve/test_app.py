@@ -111,7 +111,7 @@ def test_min_face_is_a_server_setting(checkpoint, sample_bytes):
             assert r.status_code == 200, r.text
             found[min_face] = len(r.json()["faces"])
     assert found[None] < 6 and found[24] == 6
-    with pytest.raises(ValueError, match="min_face must be >= 1 pixel, got 0"):
+    with pytest.raises(ValueError, match="min_face must be at least 1 pixel, got 0"):
         ServeConfig(min_face=0)
 
 

@@ -131,6 +131,13 @@ def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return small, 1.0 / scale
 
 
+def check_min_face(min_face: int) -> int:
+    """``min_face`` itself, or a ``DetectorError`` when it is not a positive number of pixels."""
+    if min_face < 1:
+        raise DetectorError(f"min_face must be at least 1 pixel, got {min_face}")
+    return min_face
+
+
 def working_side(longest: int, min_face: int, found_from: int, floor: int = 0, cap: int = 0) -> int:
     """The longer side of the copy a detector works on, so that a face of ``min_face`` pixels in the
     image spans ``found_from`` pixels there (the size the detector finds reliably).
@@ -139,9 +146,7 @@ def working_side(longest: int, min_face: int, found_from: int, floor: int = 0, c
     at least ``floor`` (cheap anyway), at most ``cap`` (0: no cap; bounds the cost on huge photos),
     never larger than the image (upscaling finds faces too small to read an expression from).
     """
-    if min_face < 1:
-        raise DetectorError(f"min_face must be at least 1 pixel, got {min_face}")
-    side = max(floor, -(-longest * found_from // min_face))
+    side = max(floor, -(-longest * found_from // check_min_face(min_face)))
     if cap > 0:
         side = min(side, cap)
     return min(side, longest)
@@ -198,8 +203,7 @@ class YuFaceDetector:
             raise DetectorError("the yuface detector needs the yuface package: pip install yuface") from None
         if max_side is None:
             max_side = self.DEFAULT_CAP if min_face is None else 0
-        min_face = self.DEFAULT_MIN_FACE if min_face is None else min_face
-        working_side(640, min_face, self.FOUND_FROM)  # refuse a bad min_face now, not at the first image
+        min_face = self.DEFAULT_MIN_FACE if min_face is None else check_min_face(min_face)  # now, not at an image
         self._detect = yuface.c_detect
         self._openmp = _OpenMPThreads(yuface.__file__)
         self.min_score, self.min_face, self.max_side, self.threads = min_score, min_face, max_side, threads
@@ -284,7 +288,7 @@ class HaarDetector:
         import cv2
 
         if min_face is not None:
-            working_side(640, min_face, self.WINDOW)  # refuse a bad min_face now
+            check_min_face(min_face)  # now, not at the first image
 
         path = Path(cv2.data.haarcascades) / self.CASCADE
         self._cascade = cv2.CascadeClassifier(str(path))

@@ -16,7 +16,7 @@ import numpy as np
 from ferkit.inference.backends import Backend, ModelInfo, open_backend
 from ferkit.inference.crop import DEFAULT_MARGIN, crop_faces, resize_face, to_grey
 from ferkit.inference.detectors import (
-    DEFAULT_DETECTOR, DetectorError, FaceBox, FaceDetector, check_detector, create_detector, working_side)
+    DEFAULT_DETECTOR, DetectorError, FaceBox, FaceDetector, check_detector, check_min_face, create_detector)
 from ferkit.inference.results import Face, ImageResult
 
 Image = np.ndarray | str | Path
@@ -54,7 +54,7 @@ class Recognizer:
         if isinstance(detector, str):
             check_detector(detector)  # fail now, not at the first image
             if min_face is not None:
-                working_side(640, min_face, 1)  # a bad min_face fails now too
+                check_min_face(min_face)  # a bad min_face fails now too
         elif min_face is not None:
             raise DetectorError("min_face is an option of a named detector; set it on the detector object instead")
         self.backend: Backend = open_backend(model, backend, threads, int8=int8)
@@ -69,8 +69,7 @@ class Recognizer:
     @property
     def detector(self) -> FaceDetector:
         if isinstance(self._detector, str):
-            options = {} if self.min_face is None else {"min_face": self.min_face}
-            self._detector = create_detector(self._detector, **options)
+            self._detector = create_detector(self._detector, min_face=self.min_face)
         return self._detector
 
     def classify(self, faces: np.ndarray) -> np.ndarray:

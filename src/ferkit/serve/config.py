@@ -47,8 +47,10 @@ class ServeConfig:
         for name in ("workers", "max_batch", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.min_face is not None and self.min_face < 1:
-            raise ValueError(f"min_face must be >= 1 pixel, got {self.min_face}")
+        if self.min_face is not None:
+            from ferkit.inference.detectors import check_min_face
+
+            check_min_face(self.min_face)
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
 

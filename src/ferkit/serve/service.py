@@ -143,8 +143,7 @@ class PredictService:
         if found is None:
             found = self._local.detectors = {}
         if name not in found:
-            found[name] = create_detector(name, **({} if self.config.min_face is None
-                                                   else {"min_face": self.config.min_face}))
+            found[name] = create_detector(name, min_face=self.config.min_face)
         return found[name]
 
 
