@@ -174,7 +174,7 @@ class YuFaceDetector:
     640x480 frame (``bench/inference.py --only face_size_recall``, 60 shared photos): with the
     default, 87% of 100-px faces are found, 47% of 64-px and 7% of 48-px ones, in 8.7 ms; with
     ``min_face=64``, 90% of 64-px faces in 22.4 ms; with ``min_face=48``, 90% of 48-px faces in
-    38.8 ms.
+    37.9 ms.
 
     Args:
         min_score: drop faces the network scores below this (0-1).
