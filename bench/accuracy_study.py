@@ -41,6 +41,8 @@ ROWS: list[tuple[str, str, list[str]]] = [
     ("sgd", "SGD + Nesterov, lr 0.1, wd 5e-4", ["optimizer=sgd", "lr=0.1", "weight_decay=0.0005"]),
     ("cutmix", "CutMix, alpha 1.0", ["cutmix=1.0"]),
     ("size-xs", "model resnet_swish_xs (a quarter of s's compute)", ["model=resnet_swish_xs"]),
+    ("no-dropout", "no dropout (dropout2d 0, head_dropout 0 instead of 0.1, 0.4)", ["dropout2d=0", "head_dropout=0"]),
+    ("weight-decay", "weight decay 0.01 instead of 0.05", ["weight_decay=0.01"]),
 ]
 BASELINES = ("base-seed0", "base-seed1")
 # Full 50-epoch runs of the default config, read beside the study (run folder, what it is).

@@ -12,6 +12,9 @@ import yaml
 
 from ferkit.errors import FerkitError
 
+if typing.TYPE_CHECKING:
+    from ferkit.models import ResNetSwishConfig
+
 
 class ConfigError(FerkitError, ValueError):
     pass
@@ -30,6 +33,8 @@ class TrainConfig:
     # model
     model: str = "resnet_swish_s"
     init: str = ""  # start from the weights of a ferkit checkpoint of this model (fine-tuning); "default"
+    dropout2d: float = -1.0  # channel dropout after each stage; -1: the model's own (0.1 for s)
+    head_dropout: float = -1.0  # dropout before the classifier; -1: the model's own (0.4 for s)
     # optimisation
     epochs: int = 50
     batch_size: int = 256
@@ -88,6 +93,9 @@ class TrainConfig:
             (self.affectnet_weight >= 0, "affectnet_weight must be >= 0"),
             (self.mixup >= 0 and self.cutmix >= 0, "mixup and cutmix must be >= 0 (0 turns them off)"),
             (0 <= self.erasing <= 1, "erasing must be a probability in [0, 1]"),
+            (self.dropout2d == -1 or 0 <= self.dropout2d < 1, "dropout2d must be in [0, 1), or -1 for the model's own"),
+            (self.head_dropout == -1 or 0 <= self.head_dropout < 1,
+             "head_dropout must be in [0, 1), or -1 for the model's own"),
             (0 <= self.distill_weight <= 1, "distill_weight must be in [0, 1]"),
             (self.distill_temperature > 0, "distill_temperature must be > 0"),
             (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),
@@ -118,6 +126,14 @@ class TrainConfig:
         if t <= 0:
             raise ConfigError(f"temperature must be > 0, got {t}")
         return t
+
+    def model_config(self) -> ResNetSwishConfig:
+        """The registered architecture of ``model`` with this run's dropout rates."""
+        from ferkit.models import model_config
+
+        arch = model_config(self.model)
+        rates = {k: v for k, v in (("dropout2d", self.dropout2d), ("head_dropout", self.head_dropout)) if v != -1}
+        return dataclasses.replace(arch, **rates)
 
     def teacher_paths(self) -> list[str]:
         """The teacher checkpoints; ``default`` names the shipped default model."""

@@ -30,6 +30,8 @@ def test_defaults_then_yaml_then_overrides(tmp_path):
     ("temperature=hot", "temperature must be fit, none or a number"),
     ("labels=ferplus", "needs ferplus=PATH"),
     ("noequals", "not key=value"),
+    ("dropout2d=1", "dropout2d must be in"),
+    ("head_dropout=-0.5", "head_dropout must be in"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, override, message):
     path = write(tmp_path, "data: x.csv\n")
@@ -47,6 +49,14 @@ def test_bad_files(tmp_path):
         load_config(write(tmp_path, "- a\n- b\n"))
     with pytest.raises(ConfigError, match="data=PATH is required"):
         load_config(write(tmp_path, "epochs: 1\n"))
+
+
+def test_dropout_rates_override_the_models_own():
+    own = TrainConfig(data="x", model="resnet_swish_s").model_config()
+    assert (own.dropout2d, own.head_dropout) == (0.1, 0.4)
+    changed = TrainConfig(data="x", model="resnet_swish_s", dropout2d=0.0, head_dropout=0.2).model_config()
+    assert (changed.dropout2d, changed.head_dropout) == (0.0, 0.2)
+    assert changed.widths == own.widths
 
 
 def test_fixed_temperature():

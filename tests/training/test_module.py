@@ -1,9 +1,10 @@
 import numpy as np
+import torch
 import pytest
 
 from ferkit.config import TrainConfig
 from ferkit.data.dataset import FaceDataset
-from ferkit.training.module import FaceDataModule
+from ferkit.training.module import FaceDataModule, FaceModule
 
 
 def dataset(n_train: int, n_val: int = 10) -> FaceDataset:
@@ -25,3 +26,10 @@ def test_weighted_sources_use_weighted_sampling():
     data.weight[:50] = 3.0
     loader = FaceDataModule(data, TrainConfig(data="x", batch_size=32)).train_dataloader()
     assert type(loader.sampler).__name__ == "WeightedRandomSampler"
+
+
+def test_module_builds_the_model_with_the_runs_dropout_rates():
+    module = FaceModule(TrainConfig(data="x", model="resnet_swish_xs", dropout2d=0.0, head_dropout=0.25), 10)
+    rates = [m.p for m in module.model.modules() if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d))]
+    assert rates and set(rates) == {0.0, 0.25}
+    assert module.model.config.head_dropout == 0.25  # and the checkpoint records them with the architecture

@@ -1,5 +1,6 @@
 """Whole training runs on a slice of FER2013: API, CLI, resume after a kill, and DDP on 2 CPU processes."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from ferkit.config import ConfigError, load_config
+from ferkit.config import ConfigError, TrainConfig, load_config
 from ferkit.training.checkpoint import load_checkpoint
 from ferkit.training.finalize import read_history
 from ferkit.training.run import train
@@ -88,6 +89,9 @@ def test_fine_tuning_starts_from_the_weights_it_is_given(fer2013_csv, tmp_path):
     start = FaceModule(config, steps_per_epoch=3).model.state_dict()
     for name, weight in load_checkpoint(first.model_path).state_dict.items():
         assert torch.equal(start[name], weight), name
+    # Dropout rates do not shape the weights, so a fine-tune may change them.
+    config = dataclasses.replace(config, dropout2d=0.0, head_dropout=0.0)
+    assert FaceModule(config, steps_per_epoch=3).model.config.dropout2d == 0.0
     with pytest.raises(ConfigError, match=r"^init: .*default_model.pt is a resnet_swish_s checkpoint with another "
                                           r"architecture than model=resnet_swish_xs;"):
         train(load_config(SMOKE, [*TINY, "init=default", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=bad"]))
@@ -140,3 +144,16 @@ def test_ddp_two_cpu_processes_agree(fer2013_csv, tmp_path, launcher):
     assert summary["world_size"] == 2, out
     a, b = summary["rank_param_checksums"]
     assert a == pytest.approx(b, rel=0, abs=1e-9)
+
+
+def test_resume_accepts_a_run_started_before_a_config_key_existed(tmp_path):
+    from ferkit.training.run import _prepare_run_dir
+
+    config = TrainConfig(data="x", out_dir=str(tmp_path), name="old")
+    (tmp_path / "old" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "old" / "checkpoints" / "last.ckpt").touch()
+    saved = {k: v for k, v in config.to_dict().items() if k not in ("dropout2d", "head_dropout")}
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert _prepare_run_dir(config, resume=True) == tmp_path / "old"
+    with pytest.raises(ConfigError, match=r"--resume with a different config \(dropout2d\)"):
+        _prepare_run_dir(dataclasses.replace(config, dropout2d=0.0), resume=True)

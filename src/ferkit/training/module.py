@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import lightning as L
 import numpy as np
 import torch
@@ -42,7 +44,7 @@ class FaceModule(L.LightningModule):
         self.save_hyperparameters({"config": config.to_dict(), "steps_per_epoch": steps_per_epoch})
         self.config = config
         self.steps_per_epoch = steps_per_epoch
-        self.model = create_model(config.model)
+        self.model = create_model(config.model, config.model_config())
         if config.init:
             _load_init(self.model, config)
         if config.channels_last:
@@ -144,7 +146,9 @@ def _load_init(model: torch.nn.Module, config: TrainConfig) -> None:
 
     path = config.init_path()
     ckpt = load_checkpoint(path)
-    if ckpt.arch != config.model or ckpt.config != model.config:
+    # Dropout rates do not shape the weights: a run may change them and start from the same checkpoint.
+    rates = {"dropout2d": model.config.dropout2d, "head_dropout": model.config.head_dropout}
+    if ckpt.arch != config.model or dataclasses.replace(ckpt.config, **rates) != model.config:
         raise ConfigError(f"init: {path} is a {ckpt.arch} checkpoint with another architecture than "
                           f"model={config.model}; start from a checkpoint of the same model")
     if dict(ckpt.normalization) != DEFAULT_NORMALIZATION:

@@ -69,7 +69,9 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> Path:
         if not last.is_file():
             raise ConfigError(f"{run_dir}: nothing to resume (no checkpoints/{LAST}); start it without --resume")
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-        changed = {k for k, v in config.to_dict().items() if saved.get(k) != v and k not in ("progress",)}
+        defaults = TrainConfig().to_dict()  # keys added since the run started have their default there
+        changed = {k for k, v in config.to_dict().items()
+                   if saved.get(k, defaults[k]) != v and k not in ("progress",)}
         if changed:
             raise ConfigError(f"{run_dir}: --resume with a different config ({', '.join(sorted(changed))}); "
                               "resume with the same settings or start a new run name=...")
