@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from ferkit.errors import FerkitError
 
@@ -128,6 +129,19 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _margin(text: str) -> float:
+    from ferkit.inference.crop import check_margin
+
+    try:
+        return check_margin(float(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("margin ")) from None
+
+
+# argparse names a type in its "invalid <type> value" message by the function's name.
+_positive_int.__name__, _fraction.__name__, _margin.__name__ = "whole number", "fraction", "margin"
+
+
 @command
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model from a YAML preset with key=value overrides",
@@ -196,7 +210,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--min-face", type=_positive_int, metavar="PX",
                    help="smallest face to look for, in pixels of the image (default: 100 with yuface; "
                         "smaller finds more faces in group photos and wide shots, and is slower)")
-    p.add_argument("--margin", type=float, help="grow each side of the face crop by this fraction of the box")
+    p.add_argument("--margin", type=_margin,
+                   help="grow each side of the face crop by this fraction of the box, -0.25 to 1 (default: 0)")
     p.add_argument("--tta", action="store_true", default=None, help="average with the mirrored face")
     p.add_argument("--align", action="store_true", default=None,
                    help="rotate each face so its eyes are level (needs a detector with landmarks: yuface)")
@@ -219,6 +234,8 @@ def _run_predict(args) -> int:
     from ferkit.inference.run import PredictRun
     from ferkit.inference.writers import TableWriter, face_lines
 
+    if args.csv and args.json and (args.csv == args.json or Path(args.csv).resolve() == Path(args.json).resolve()):
+        raise FerkitError(f"--csv and --json both write to {args.csv!r}; give them different files")
     given = {"backend": args.backend, "int8": args.int8, "detector": args.detector, "min_face": args.min_face,
              "margin": args.margin, "tta": args.tta, "align": args.align, "batch_size": args.batch_size,
              "threads": args.threads}
@@ -294,7 +311,6 @@ INT8_MAX_ACCURACY_LOSS = 0.01
 
 
 def _export_int8(args) -> int:
-    from pathlib import Path
 
     from ferkit.inference.backends import resolve_model
     from ferkit.inference.quantize import calibration_faces, calibration_split, check_quantized, quantize_onnx
@@ -360,7 +376,6 @@ def _evaluate_command(args, out: str) -> str:
 
 
 def _run_evaluate(args) -> int:
-    from pathlib import Path
 
     from ferkit.evaluation.model_card import write_model_card
     from ferkit.evaluation.report import default_report_dir, evaluate, write_report
@@ -402,7 +417,6 @@ def _add_explain(sub) -> None:
 
 
 def _run_explain(args) -> int:
-    from pathlib import Path
 
     from ferkit.evaluation.explain import explain
 

@@ -105,12 +105,15 @@ def test_no_face_and_no_face_video_are_not_errors(onnx_model, blank_video, tmp_p
     (["--model", "{tmp}"], "is a folder"),
     (["--model", "{tmp}/none.pt"], "no such model file"),
     (["--detector", "mtcnn", "--model", "{onnx}"], "unknown face detector 'mtcnn'"),
+    (["--model", "{onnx}", "--csv", "{tmp}/out.txt", "--json", "{tmp}/./out.txt"], "both write to"),
+    (["--model", "{onnx}", "--save", "{tmp}/file.txt"], "--save {tmp}/file.txt: cannot make the folder"),
 ])
 def test_bad_options_give_one_error_line(args, message, sample, onnx_model, tmp_path, capsys):
     args = [a.format(tmp=tmp_path, onnx=onnx_model) for a in args]
+    (tmp_path / "file.txt").touch()
     assert main(["predict", str(sample), *args]) == 1
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1
 
 
 def test_crops_reads_dataset_faces(onnx_model, sample_image, tmp_path, capsys):
@@ -162,3 +165,22 @@ def test_min_face_finds_the_small_faces_of_a_group_photo(onnx_model, group_photo
         assert main(["predict", str(photo), "--model", str(onnx_model), "--json", str(out), *option]) == 0
         counts[len(option)] = len(json.loads(out.read_text()))
     assert counts[0] < 6 and counts[2] == 6
+
+
+@pytest.mark.parametrize("margin", ["nan", "inf", "-1", "abc"])
+def test_a_margin_that_breaks_the_crop_is_refused(margin, sample, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(sample), "--margin", margin])
+    assert exit_.value.code == 2 and "argument --margin: " in capsys.readouterr().err
+
+
+def test_csv_keeps_a_file_name_that_is_not_utf8(onnx_model, sample, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes on disk: a surrogate in Python
+    (folder / name).write_bytes(sample.read_bytes())
+    (folder / "ok.jpg").write_bytes(sample.read_bytes())
+    out = tmp_path / "faces.csv"
+    assert main(["predict", str(folder), "--model", str(onnx_model), "--csv", str(out)]) == 0
+    rows = out.read_bytes().splitlines()[1:]
+    assert len(rows) == 2 and rows[0].startswith(os.fsencode(str(folder / name)) + b",0,")

@@ -101,3 +101,10 @@ def test_min_face_finds_smaller_faces(group_photo):
 def test_a_bad_min_face_fails_when_the_detector_is_made(name):
     with pytest.raises(DetectorError, match="min_face must be at least 1 pixel, got -5"):
         create_detector(name, min_face=-5)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_a_long_thin_image_has_no_face_and_no_error(name):
+    # Shrunk to the working size, its short side must stay at least a pixel (it used to become 0 and crash).
+    assert create_detector(name).detect(np.zeros((8, 20000, 3), np.uint8)) == []
+    assert create_detector(name).detect(np.zeros((20000, 3), np.uint8)) == []

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -102,3 +103,15 @@ def test_min_face_reaches_a_named_detector(onnx_model, group_photo):
         Recognizer(onnx_model, min_face=0)
     with pytest.raises(DetectorError, match="min_face is an option of a named detector"):
         Recognizer(onnx_model, detector=create_detector("haar"), min_face=24)
+
+
+def test_arrays_of_other_layouts_and_types(recognizer, sample_image, sample_face):
+    bgra = cv2.cvtColor(sample_image, cv2.COLOR_BGR2BGRA)  # cv2.imread(png, IMREAD_UNCHANGED) with alpha
+    assert recognizer.predict(bgra)[0].box.iou(sample_face) > 0.5
+    with pytest.raises(ValueError, match="must be uint8"):
+        recognizer.predict(sample_image.astype(np.float32) / 255)  # would look black and find no face
+
+
+def test_a_bad_margin_fails_when_the_recognizer_is_made(onnx_model):
+    with pytest.raises(ValueError, match="margin must be between -0.25 and 1.0"):
+        Recognizer(onnx_model, margin=float("nan"))

@@ -22,6 +22,15 @@ from ferkit.inference.detectors import FaceBox
 
 # Each side of the square grows by this fraction of the box's longer side (0: FER2013's framing, see above).
 DEFAULT_MARGIN = 0.0
+MARGIN_RANGE = (-0.25, 1.0)  # tighter than a quarter of the box cuts into the face; wider is mostly background
+
+
+def check_margin(margin: float) -> float:
+    """``margin`` itself, or a ``ValueError`` when it is not a number in ``MARGIN_RANGE``."""
+    low, high = MARGIN_RANGE
+    if not low <= margin <= high:  # False for NaN too
+        raise ValueError(f"margin must be between {low} and {high} (a fraction of the face box), got {margin}")
+    return margin
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:

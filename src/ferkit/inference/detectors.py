@@ -127,7 +127,10 @@ def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     if max_side <= 0 or longest <= max_side:
         return image, 1.0
     scale = max_side / longest
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = image.shape[:2]
+    # At least one pixel a side: a 20000x8 strip must shrink to a thin image, not to none.
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return small, 1.0 / scale
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from ferkit.data.image_tree import IMAGE_SUFFIXES
 from ferkit.errors import FerkitError
 
+# What a folder or glob picks up as images: the datasets' formats and the others Pillow decodes.
+PHOTO_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".jfif", ".jpe"}
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 # Decoding a bigger image takes seconds and gigabytes; faces need nowhere near this many pixels.
 MAX_PIXELS = 50_000_000
@@ -27,6 +29,32 @@ MAX_PIXELS = 50_000_000
 
 class MediaError(FerkitError, ValueError):
     """One input that cannot be used; the message names it and says why."""
+
+
+def as_image(image: np.ndarray) -> np.ndarray:
+    """An array as the pipeline takes it: (H, W) grey or (H, W, 3) BGR uint8.
+
+    (H, W, 1) and BGRA (H, W, 4), as ``cv2.imread(..., cv2.IMREAD_UNCHANGED)`` gives for a PNG with
+    alpha, are converted.
+
+    Raises:
+        ValueError: not an image array: another shape, or not uint8 (a float image in [0, 1] would
+            otherwise look black and find no face).
+    """
+    import cv2
+
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"an image must be a numpy array or a file path, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"an image array must be uint8 (0-255), got {image.dtype}; "
+                         "convert it first, e.g. (image * 255).round().astype(np.uint8) for values in [0, 1]")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)) or 0 in image.shape[:2]:
+        raise ValueError(f"an image array must be (H, W) grey or (H, W, 3) BGR, got shape {image.shape}")
+    return image
 
 
 def sample_image_path() -> Path:
@@ -47,9 +75,13 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         MediaError: missing, a folder, empty, unreadable, too large, truncated or not an image.
     """
     path = Path(path)
-    if path.is_dir():
+    try:
+        is_dir, is_other = path.is_dir(), path.exists() and not path.is_file()
+    except OSError as e:  # a folder on the way that may not be searched
+        raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if is_dir:
         raise MediaError(f"{path}: is a folder, not an image")
-    if path.exists() and not path.is_file():
+    if is_other:
         raise MediaError(f"{path}: not a regular file")  # a FIFO or device would block or never end
     try:
         data = path.read_bytes()
@@ -169,31 +201,32 @@ def _kind(path: Path) -> str:
 
 def _is_media(path: Path) -> bool:
     suffix = path.suffix.lower()
-    return not path.name.startswith(".") and (suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES)
+    return not path.name.startswith(".") and (suffix in PHOTO_SUFFIXES or suffix in VIDEO_SUFFIXES)
 
 
-def expand_source(text: str) -> list[Source]:
+def expand_source(text: str, unreadable: list[tuple[str, str]] | None = None) -> list[Source]:
     """The inputs one command-line SOURCE stands for.
 
     Args:
         text: an image or video file (any other file is tried as an image), a folder
             (its images and videos, recursively, sorted), a glob such as ``'shots/*.jpg'``,
             or a webcam index such as ``0``.
+        unreadable: gets ``(folder, message)`` for each subfolder that could not be listed; without
+            it such a subfolder raises.
 
     Raises:
-        MediaError: nothing exists there, or a folder or glob holds no image or video.
+        MediaError: nothing exists there, it cannot be read, or a folder or glob holds no image or video.
     """
     path = Path(text)
-    if text.isdigit() and not path.exists():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as e:  # a folder on the way that may not be searched
+        raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if text.isdigit() and not exists:
         return [Source("webcam", text)]
-    if path.is_dir():
-        found = sorted(Path(root, name) for root, dirs, names in os.walk(path)
-                       for name in names if not any(p.startswith(".") for p in Path(root).relative_to(path).parts))
-        found = [p for p in found if _is_media(p)]
-        if not found:
-            raise MediaError(f"{path}: folder has no images or videos")
-        return [Source(_kind(p), str(p)) for p in found]
-    if path.exists():
+    if is_dir:
+        return [Source(_kind(p), str(p)) for p in _folder_media(path, unreadable)]
+    if exists:
         return [Source(_kind(path), text)]
     if glob.has_magic(text):
         found = [Path(p) for p in sorted(glob.glob(text, recursive=True))]
@@ -202,3 +235,25 @@ def expand_source(text: str) -> list[Source]:
             raise MediaError(f"{text}: no image or video matches")
         return [Source(_kind(p), str(p)) for p in found]
     raise MediaError(f"{path}: no such file or folder")
+
+
+def _folder_media(folder: Path, unreadable: list[tuple[str, str]] | None) -> list[Path]:
+    """The images and videos under ``folder``, sorted, leaving out hidden files and folders."""
+    skipped: list[tuple[str, str]] = []
+
+    def note(e: OSError) -> None:
+        skipped.append((e.filename, f"{e.filename}: folder cannot be read ({e.strerror or e})"))
+
+    found = []
+    for root, dirs, names in os.walk(folder, onerror=note):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden folders are not walked into
+        found += [Path(root, name) for name in names]
+    found.sort()
+    if skipped and (skipped[0][0] == str(folder) or unreadable is None):
+        raise MediaError(skipped[0][1])
+    if unreadable is not None:
+        unreadable += skipped
+    found = [p for p in found if _is_media(p)]
+    if not found:
+        raise MediaError(f"{folder}: folder has no images or videos")
+    return found

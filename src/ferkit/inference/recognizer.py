@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.inference.backends import Backend, ModelInfo, open_backend
-from ferkit.inference.crop import DEFAULT_MARGIN, crop_faces, resize_face, to_grey
+from ferkit.inference.crop import DEFAULT_MARGIN, check_margin, crop_faces, resize_face, to_grey
 from ferkit.inference.detectors import (
     DEFAULT_DETECTOR, DetectorError, FaceBox, FaceDetector, check_detector, check_min_face, create_detector)
 from ferkit.inference.results import Face, ImageResult
@@ -51,6 +51,7 @@ class Recognizer:
                  int8: bool = False, min_face: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_margin(margin)
         if isinstance(detector, str):
             check_detector(detector)  # fail now, not at the first image
             if min_face is not None:
@@ -102,12 +103,14 @@ class Recognizer:
         """Faces and their expressions in one image.
 
         Args:
-            image: a (H, W, 3) BGR / (H, W) grey uint8 array, or an image file.
+            image: a (H, W, 3) BGR / (H, W) grey uint8 array (BGRA and (H, W, 1) are converted), or an
+                image file.
             crops: the image is already one face (skip detection), as in datasets of 48x48 faces.
             source: the name to report; default: the file's path, or ``""`` for an array.
 
         Raises:
             MediaError: an image file that cannot be read.
+            ValueError: an array that is not a uint8 image.
         """
         return self.predict_many([image], None if source is None else [source], crops=crops)[0]
 
@@ -120,11 +123,11 @@ class Recognizer:
             sources: names to report, one per image.
             crops: every image is already one face.
         """
-        from ferkit.inference.media import read_image
+        from ferkit.inference.media import as_image, read_image
 
         if sources is None:
             sources = [str(im) if isinstance(im, (str, Path)) else "" for im in images]
-        decoded = [read_image(im) if isinstance(im, (str, Path)) else im for im in images]
+        decoded = [read_image(im) if isinstance(im, (str, Path)) else as_image(im) for im in images]
         boxes, faces = [], []
         for image in decoded:
             found = self._boxes(image, crops)

@@ -35,7 +35,9 @@ class TableWriter:
 
         self.fmt, self.columns = fmt, COLUMNS + (VIDEO_COLUMNS if video else ())
         try:
-            self._file: TextIO = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding="utf-8")
+            # surrogateescape: a file name that is not UTF-8 is written back as the bytes it has on disk
+            self._file: TextIO = sys.stdout if str(path) == "-" else open(
+                path, "w", newline="", encoding="utf-8", errors="surrogateescape")
         except OSError as e:
             raise FerkitError(f"--{fmt} {path}: cannot be written ({e.strerror or e})") from None
         self._own = str(path) != "-"
