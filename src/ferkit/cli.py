@@ -459,7 +459,7 @@ def _add_serve(sub) -> None:
                        description="Serve /v1/predict (JSON), /v1/health, /v1/model, a web page at / and the API "
                                    "docs at /docs. Listens on loopback unless --host says otherwise.")
     p.add_argument("--host", default=d.host, help=f"address to listen on (default: {d.host}; 0.0.0.0 exposes it)")
-    p.add_argument("--port", type=int, default=d.port, help=f"TCP port (default: {d.port})")
+    p.add_argument("--port", type=_port, default=d.port, help=f"TCP port (default: {d.port})")
     p.add_argument("--model", metavar="PATH",
                    help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit)")
     p.add_argument("--backend", choices=("torch", "onnx"), help="classifier runtime (default: as ferkit predict)")
@@ -473,16 +473,33 @@ def _add_serve(sub) -> None:
                    help=f"requests classified together (default: {d.max_batch}; 1: no micro-batching)")
     p.add_argument("--max-wait-ms", type=_milliseconds, default=d.max_wait_ms, metavar="MS",
                    help=f"how long a request waits for its batch to fill (default: {d.max_wait_ms})")
-    p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20, metavar="MB",
+    p.add_argument("--max-upload-mb", type=_megabytes, default=d.max_upload_bytes / 2**20, metavar="MB",
                    help=f"larger uploads are refused with 413 (default: {d.max_upload_bytes / 2**20:g})")
     p.set_defaults(run=_run_serve)
 
 
 def _milliseconds(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if not 0 <= value <= 10_000:  # False for NaN; inf would hold every request until a batch fills
+        raise argparse.ArgumentTypeError(f"must be from 0 to 10000, got {text}")
     return value
+
+
+def _megabytes(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1024, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535 (0: any free port), got {text}")
+    return value
+
+
+_milliseconds.__name__, _megabytes.__name__, _port.__name__ = "milliseconds", "megabytes", "port"
 
 
 def _run_serve(args) -> int:

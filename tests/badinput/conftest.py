@@ -47,6 +47,7 @@ IMAGE_CASES = [
     _err("png_bad_crc", ".png", 415), _err("truncated_gif", ".gif", 415),
     _err("png_20000x20000_header", ".png", 413), _err("png_10000x8000_header", ".png", 413),
     _err("jpeg_60000x60000_header", ".jpg", 413), _err("gif_30000x30000_header", ".gif", 413),
+    _err("radiance_hdr", ".hdr", 415),  # OpenCV alone reads it, so its size cannot be checked before decoding
     _ok("1x1_png", ".png"), _ok("1x1_jpeg", ".jpg"), _ok("2x2_grey_png", ".png"), _ok("png_16bit_grey", ".png"),
     _ok("png_16bit_rgb", ".png"), _ok("cmyk_jpeg", ".jpg"), _ok("rgba_png", ".png"), _ok("la_png", ".png"),
     _ok("palette_png", ".png"), _ok("animated_gif", ".gif"), _ok("still_gif", ".gif"), _ok("exif_rotated", ".jpg"),
@@ -63,7 +64,7 @@ IMAGE_CASES = [
 ]
 
 # Cases where OpenCV still prints to stderr next to ferkit's one line (reported against inference/media.py).
-MODEL_CASES = ["pickle_runs_code", "text_as_model", "empty_model", "torch_not_ferkit", "truncated_checkpoint",
+MODEL_CASES = ["pickle_runs_code", "text_as_model", "markdown_as_model", "jpeg_as_model", "empty_model", "torch_not_ferkit", "truncated_checkpoint",
                "missing_model", "folder_as_model", "garbage_onnx", "wrong_labels"]
 
 
@@ -135,6 +136,7 @@ def _image_bytes(tmp: Path) -> dict[str, bytes]:
         "random_bytes": np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
         "html_as_png": b"<!doctype html><html><body>not a picture</body></html>",
         "pdf_header": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+        "radiance_hdr": cv2.imencode(".hdr", bgr.astype(np.float32))[1].tobytes(),
         "zip_as_jpg": zipped.getvalue(),
         "truncated_jpeg": bytes(jpeg[: len(jpeg) * 3 // 4]), "jpeg_header_only": bytes(jpeg[:400]),
         "jpeg_soi_only": b"\xff\xd8", "garbled_jpeg": bytes(garbled), "truncated_png": png[: len(png) // 2],
@@ -204,6 +206,8 @@ def bad_models(tmp_path_factory, checkpoint) -> dict[str, Path]:
     data = checkpoint.read_bytes()
     (tmp / "truncated_checkpoint.pt").write_bytes(data[: len(data) // 2])
     (tmp / "text_as_model.pt").write_text("hello, I am a model\n")
+    (tmp / "markdown_as_model.pt").write_text("# not a model\n")  # '#' reads as a pickle opcode
+    (tmp / "jpeg_as_model.pt").write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
     (tmp / "empty_model.pt").write_bytes(b"")
     (tmp / "folder_as_model").mkdir()
     (tmp / "garbage_onnx.onnx").write_bytes(b"\x08\x07garbage" * 50)

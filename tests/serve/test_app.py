@@ -179,7 +179,38 @@ def test_truncated_images_are_422(client, sample_bytes):
 
 def test_form_without_a_file_is_422(client):
     assert "no 'file' part" in assert_error(client.post("/v1/predict", files={"note": (None, "hi")}), 422)
-    assert "a form without a file" in assert_error(client.post("/v1/predict", data={"tta": "true"}), 422)
+
+
+def test_a_urlencoded_body_is_the_raw_image(client, sample_bytes):
+    # curl --data-binary @photo.jpg sends the photo as application/x-www-form-urlencoded
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    r = client.post("/v1/predict", content=sample_bytes, headers=urlencoded)
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    assert "upload: not an image" in assert_error(client.post("/v1/predict", data={"tta": "true"}), 415)
+
+
+@pytest.mark.parametrize("name, data, status", [
+    ("too large.txt", b"plain text", 415),  # the status follows what is wrong, not words in the name
+    ("not an image.jpg", "truncated", 422),
+])
+def test_the_file_name_changes_no_status(client, sample_bytes, name, data, status):
+    data = sample_bytes[:20_000] if data == "truncated" else data
+    assert assert_error(client.post("/v1/predict", files={"file": (name, data)}), status).startswith(f"{name}: ")
+
+
+def test_a_file_name_with_a_line_break_stays_one_line(client):
+    body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="two\nlines.jpg"\r\n\r\n'
+            b"plain text\r\n--b--\r\n")
+    r = client.post("/v1/predict", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert assert_error(r, 415).startswith("two?lines.jpg: not an image")
+
+
+def test_a_format_whose_size_cannot_be_read_first_is_refused_undecoded(client):
+    import cv2
+
+    hdr = cv2.imencode(".hdr", np.zeros((64, 64, 3), np.float32))[1].tobytes()  # Radiance: OpenCV only
+    assert "not an image in a format ferkit reads" in assert_error(
+        client.post("/v1/predict", files={"file": ("x.hdr", hdr)}), 415)
 
 
 def test_malformed_form_is_400(client):
@@ -231,3 +262,29 @@ def test_page_through_real_server_and_cli(server, sample_bytes):
     r = httpx.post(f"{server}/v1/predict", files={"file": ("p.jpg", io.BytesIO(sample_bytes), "image/jpeg")})
     assert r.status_code == 200 and len(r.json()["faces"]) == 1
     assert httpx.get(server).headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("args", [["--port", "70000"], ["--port", "-1"], ["--max-wait-ms", "inf"],
+                                  ["--max-wait-ms", "nan"], ["--max-upload-mb", "nan"], ["--max-upload-mb", "0"]])
+def test_bad_serve_options_are_refused_by_the_parser(args, capsys):
+    from ferkit.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", *args])
+    assert exit_.value.code == 2 and f"argument {args[0]}: must be" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line_before_the_model_loads(capfd, monkeypatch):
+    import socket
+
+    import ferkit.serve.app as app
+    from ferkit.cli import main
+
+    monkeypatch.setattr(app, "create_app", lambda *a, **k: pytest.fail("the model loaded first"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    err = capfd.readouterr().err
+    assert err == f"ferkit: error: cannot listen on 127.0.0.1:{port} (Address already in use)\n"

@@ -51,3 +51,43 @@ def test_upload_shows_faces_and_bars(server, tmp_path):
             browser.close()
     assert offsite == []
     assert (shots / "serve_page.png").stat().st_size > 10_000
+
+
+def test_a_late_answer_does_not_replace_a_newer_one_and_a_failed_card_breaks_nothing(server, tmp_path):
+    import cv2
+    import numpy as np
+
+    from ferkit import EMOTIONS, sample_image_path
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
+    # The first photo's answer is held back 1.5 s in the page, so the second photo's answer comes first.
+    delay_first = """
+        let answered = 0;
+        const fetch_ = window.fetch;
+        window.fetch = async (...args) => {
+          const r = await fetch_(...args);
+          if (String(args[0]).startsWith('/v1/predict') && answered++ === 0)
+            await new Promise((done) => setTimeout(done, 1500));
+          return r;
+        };"""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.add_init_script(delay_first)
+            page.route("**/v1/model", lambda route: route.fulfill(status=500, json={"error": "boom"}))
+            page.goto(server)
+            page.wait_for_function("document.querySelector('#model').textContent === 'model card unavailable'")
+            page.set_input_files("#file", str(sample_image_path()))
+            page.set_input_files("#file", str(blank))
+            page.wait_for_function("document.querySelector('#status').textContent.startsWith('no face')")
+            page.wait_for_timeout(2500)  # the portrait's answer has arrived by now, and was dropped
+            assert page.locator("#status").text_content() == "no face found in this image"
+            assert page.evaluate("document.querySelector('#canvas').width") == 160
+
+            page.set_input_files("#file", str(sample_image_path()))  # without the card's colours, still drawn
+            page.locator(".face .label").first.wait_for(timeout=20_000)
+            assert page.locator(".face .label").first.text_content().split()[0] in EMOTIONS
+        finally:
+            browser.close()

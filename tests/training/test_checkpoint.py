@@ -47,6 +47,7 @@ class Exploit:
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_bytes(b""), "not a readable PyTorch checkpoint"),
     (lambda p: p.write_text("hello"), "not a readable PyTorch checkpoint"),
+    (lambda p: p.write_text("# notes"), "not a PyTorch checkpoint"),  # once taken for a pickle of objects
     (lambda p: torch.save({"state_dict": {}}, p), "not a ferkit checkpoint"),
     (lambda p: torch.save(create_model("resnet_swish_xs").state_dict(), p), "not a ferkit checkpoint"),
     (lambda p: p.write_bytes(pickle.dumps(Exploit())), "not a readable PyTorch checkpoint|refused"),

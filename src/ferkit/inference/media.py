@@ -31,6 +31,14 @@ class MediaError(FerkitError, ValueError):
     """One input that cannot be used; the message names it and says why."""
 
 
+class ImageTooLarge(MediaError):
+    """An image with more pixels than the limit, refused before it is decoded."""
+
+
+class NotAnImage(MediaError):
+    """A file that is not an image in a format ferkit reads."""
+
+
 def as_image(image: np.ndarray) -> np.ndarray:
     """An array as the pipeline takes it: (H, W) grey or (H, W, 3) BGR uint8.
 
@@ -92,16 +100,18 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not data:
         raise MediaError(f"{path}: empty file")
     header = _header(path, data, max_pixels)
+    if header is None:
+        # Pillow does not know it, so its size cannot be read before decoding; what OpenCV alone reads
+        # (Radiance HDR, PFM, PAM) can unpack a few MB into gigabytes.
+        raise NotAnImage(f"{path}: not an image in a format ferkit reads (JPEG, PNG, WebP, BMP, TIFF, GIF, ...), "
+                         "or a corrupt one")
     image, complaint = _decode_quietly(data)
     if header == "JPEG" and complaint:
         raise MediaError(f"{path}: corrupt JPEG data ({complaint})")
-    if image is None and header is not None:
+    if image is None:
         image = _decode_with_pillow(path, data)  # formats OpenCV lacks (GIF, ...)
     if image is None:
-        raise MediaError(f"{path}: corrupt or truncated {header} image" if header else
-                         f"{path}: not an image, or a corrupt one")
-    if header is None and image.shape[0] * image.shape[1] > max_pixels:
-        raise MediaError(_too_large(path, image.shape[1], image.shape[0], max_pixels))
+        raise MediaError(f"{path}: corrupt or truncated {header} image")
     return image
 
 
@@ -117,13 +127,13 @@ def _header(path: Path, data: bytes, max_pixels: int) -> str | None:
             with Image.open(io.BytesIO(data)) as im:
                 (width, height), fmt = im.size, im.format
                 if width * height > max_pixels:
-                    raise MediaError(_too_large(path, width, height, max_pixels))
+                    raise ImageTooLarge(_too_large(path, width, height, max_pixels))
                 if fmt == "PNG":
                     im.verify()  # checks every chunk: OpenCV's decoder would print libpng noise instead
     except MediaError:
         raise
     except Image.DecompressionBombError:
-        raise MediaError(f"{path}: image too large (over {max_pixels / 1e6:.0f} megapixels)") from None
+        raise ImageTooLarge(f"{path}: image too large (over {max_pixels / 1e6:.0f} megapixels)") from None
     except UnidentifiedImageError:
         return None
     except (OSError, SyntaxError, ValueError) as e:  # Pillow's "truncated", "broken PNG file", ...

@@ -144,6 +144,7 @@ def run_server(config: ServeConfig) -> None:
     """
     import uvicorn
 
+    check_listen(config.host, config.port)
     if config.workers == 1:
         uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
         return
@@ -156,3 +157,17 @@ def run_server(config: ServeConfig) -> None:
     os.environ[_ENV] = json.dumps(config.to_dict())
     uvicorn.run("ferkit.serve.app:app_from_env", factory=True, host=config.host, port=config.port,
                 workers=config.workers, log_level="info")
+
+
+def check_listen(host: str, port: int) -> None:
+    """A one-line ``FerkitError`` now, before the model loads, when ``host:port`` cannot be listened on
+    (the port is taken, the host is not an address of this machine or does not resolve)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as e:
+        raise FerkitError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None

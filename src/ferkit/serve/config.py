@@ -51,8 +51,10 @@ class ServeConfig:
             from ferkit.inference.detectors import check_min_face
 
             check_min_face(self.min_face)
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+        if not 0 <= self.max_wait_ms <= 10_000:  # False for NaN
+            raise ValueError(f"max_wait_ms must be from 0 to 10000, got {self.max_wait_ms}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be from 0 to 65535, got {self.port}")
 
     def to_dict(self) -> dict:
         return asdict(self)

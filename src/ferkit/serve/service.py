@@ -23,7 +23,7 @@ import numpy as np
 
 from ferkit.inference.backends import resolve_model
 from ferkit.inference.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, check_detector, create_detector
-from ferkit.inference.media import MAX_PIXELS, MediaError, read_image
+from ferkit.inference.media import MAX_PIXELS, ImageTooLarge, MediaError, NotAnImage, read_image
 from ferkit.inference.recognizer import Recognizer
 from ferkit.inference.results import COLOURS, Face, ImageResult
 from ferkit.serve.batching import MicroBatcher
@@ -37,10 +37,9 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 def media_status(error: MediaError) -> int:
     """The HTTP status for an image that cannot be used: 413 too large, 415 not an image, else 422."""
-    text = str(error)
-    if "too large" in text:
+    if isinstance(error, ImageTooLarge):
         return 413
-    if "not an image" in text:
+    if isinstance(error, NotAnImage):
         return 415
     return 422
 
@@ -135,8 +134,8 @@ class PredictService:
             path.write_bytes(upload.data)
             try:
                 return read_image(path, self.max_pixels)
-            except MediaError as e:
-                raise MediaError(str(e).replace(str(path), upload.name)) from None
+            except MediaError as e:  # the same kind of error, naming the upload instead of the temporary file
+                raise type(e)(str(e).replace(str(path), upload.name)) from None
 
     def _detector(self, name: str) -> FaceDetector:
         found = getattr(self._local, "detectors", None)

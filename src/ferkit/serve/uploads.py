@@ -56,9 +56,8 @@ async def read_upload(request, limit: int = DEFAULT_MAX_UPLOAD_BYTES) -> Upload:
     """
     from starlette.requests import Request
 
+    # Any other type is the raw body, x-www-form-urlencoded included: curl --data-binary @photo.jpg sends that.
     kind = request.headers.get("content-type", "")
-    if kind.startswith("application/x-www-form-urlencoded"):
-        raise UploadError(f"a form without a file; {_HOW}", 422)
     multipart = kind.startswith("multipart/form-data")
     cap = limit + (_MULTIPART_SLACK if multipart else 0)
     declared = request.headers.get("content-length", "")
@@ -88,9 +87,15 @@ async def read_upload(request, limit: int = DEFAULT_MAX_UPLOAD_BYTES) -> Upload:
             raise UploadError(f"multipart form has no 'file' part; {_HOW}", 422)
         data = await part.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return _checked(Upload(data, part.filename or "upload", fields), limit)
+        return _checked(Upload(data, _file_name(part.filename), fields), limit)
     finally:
         await form.close()
+
+
+def _file_name(name: str | None) -> str:
+    """The client's file name as errors quote it: one line, at most 200 characters."""
+    name = "".join(c if c.isprintable() else "?" for c in (name or ""))[:200]
+    return name or "upload"
 
 
 def _checked(upload: Upload, limit: int) -> Upload:

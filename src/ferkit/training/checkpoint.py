@@ -113,6 +113,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             warnings.simplefilter("ignore")  # torch's advice on legacy pickles is not for our users
             raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
+        with open(path, "rb") as f:
+            start = f.read(4)
+        if not (start.startswith(b"PK\x03\x04") or start.startswith(b"\x80")):  # torch.save: a zip, or a pickle
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (expected a .pt model file written by "
+                                  "ferkit train)") from None
         raise CheckpointError(f"{path}: refused to load: it holds Python objects, not plain checkpoint data "
                               "(loading it could run code)") from None
     except Exception as e:  # noqa: BLE001 - any file at all may be passed here; its failure is one line

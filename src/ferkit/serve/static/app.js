@@ -6,6 +6,9 @@ const $ = (id) => document.getElementById(id);
 const canvas = $("canvas"), ctx = canvas.getContext("2d");
 let colours = {};
 let webcam = null; // the MediaStream while the webcam is on
+// Bumped by every new photo and every webcam start or stop: an answer that arrives after a newer
+// request began (a late webcam frame after a file was picked, say) is dropped instead of drawn.
+let generation = 0;
 
 function status(text, isError = false) {
   $("status").textContent = text;
@@ -16,7 +19,8 @@ async function loadModelCard() {
   try {
     const r = await fetch("/v1/model");
     const card = await r.json();
-    colours = card.colours;
+    if (!r.ok) throw new Error(card.error || `server answered ${r.status}`);
+    colours = card.colours || {};
     const acc = card.test_accuracy == null ? "" : `, test accuracy ${(100 * card.test_accuracy).toFixed(1)}%`;
     const int8 = card.precision === "int8" ? ", int8" : "";
     $("model").textContent = `model ${card.name} (${card.arch}${int8}${acc})`;
@@ -101,30 +105,33 @@ function show(image, result) {
 async function handleFile(file) {
   if (!file) return;
   stopWebcam();
+  const mine = ++generation;
   status(`sending ${file.name}...`);
   try {
     const result = await predict(file, file.name);
     // The browser decodes for display; the boxes are in the same (EXIF-rotated) pixel frame.
     const image = await createImageBitmap(file);
-    show(image, result);
+    if (mine === generation) show(image, result);
   } catch (e) {
+    if (mine !== generation) return;
     $("faces").replaceChildren();
     status(e.message, true);
   }
 }
 
-async function webcamLoop(video) {
+async function webcamLoop(video, mine) {
   const frame = document.createElement("canvas");
-  while (webcam) {
+  while (mine === generation) { // a stop, a restart or a picked file ends this loop
     frame.width = video.videoWidth;
     frame.height = video.videoHeight;
     if (frame.width) {
       frame.getContext("2d").drawImage(video, 0, 0);
       const blob = await new Promise((done) => frame.toBlob(done, "image/jpeg", 0.85));
       try {
-        show(frame, await predict(blob, "webcam.jpg"));
+        const result = await predict(blob, "webcam.jpg");
+        if (mine === generation) show(frame, result);
       } catch (e) {
-        status(e.message, true);
+        if (mine === generation) status(e.message, true);
       }
     }
     await new Promise((done) => setTimeout(done, 150)); // leave the server time for other clients
@@ -132,23 +139,32 @@ async function webcamLoop(video) {
 }
 
 async function startWebcam() {
+  const mine = ++generation;
+  let stream;
   try {
-    webcam = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
   } catch (e) {
-    status(`webcam unavailable: ${e.message}`, true);
+    if (mine === generation) status(`webcam unavailable: ${e.message}`, true);
     return;
   }
+  if (mine !== generation) { // a file was picked while the browser asked for the camera
+    stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  webcam = stream;
   const video = $("video");
   video.srcObject = webcam;
   await video.play();
+  if (mine !== generation) return; // stopped while it started
   $("webcam").textContent = "Stop the webcam";
   $("webcam").classList.add("on");
   status("webcam on");
-  webcamLoop(video);
+  webcamLoop(video, mine);
 }
 
 function stopWebcam() {
   if (!webcam) return;
+  generation++;
   webcam.getTracks().forEach((t) => t.stop());
   webcam = null;
   $("webcam").textContent = "Use the webcam";
