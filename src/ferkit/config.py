@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -87,17 +88,34 @@ class TrainConfig:
             (self.precision in ("32", "bf16-mixed"), "precision must be 32 or bf16-mixed"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.lr > 0, "lr must be > 0"),
+            (0 < self.lr < math.inf, "lr must be a number > 0"),
+            (0 <= self.weight_decay < math.inf, "weight_decay must be a number >= 0"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (0 <= self.warmup_epochs < math.inf, "warmup_epochs must be a number >= 0"),
+            (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
+            (0 <= self.swa_lr < math.inf, "swa_lr must be a number >= 0 (0: follow the schedule)"),
+            (0 <= self.shift < 0.5, "shift must be a fraction of the side in [0, 0.5)"),
+            (0 <= self.rotation <= 180, "rotation must be degrees in [0, 180]"),
+            (0 <= self.zoom < 1, "zoom must be in [0, 1)"),
+            (self.train_limit == 0 or self.train_limit >= 2, "train_limit must be 0 (all faces) or at least 2"),
+            (self.val_limit >= 0, "val_limit must be >= 0 (0: all faces)"),
+            (self.early_stopping_patience >= 0, "early_stopping_patience must be >= 0 (0: off)"),
+            (self.threads >= 0, "threads must be >= 0 (0: all cores)"),
+            (self.num_workers >= 0, "num_workers must be >= 0"),
+            (self.devices >= 1 and self.num_nodes >= 1, "devices and num_nodes must be >= 1"),
+            (self.strategy in ("auto", "ddp", "ddp_spawn"), "strategy must be auto, ddp or ddp_spawn"),
+            (self.accelerator in ("auto", "cpu", "gpu", "cuda", "mps"), "accelerator must be auto, cpu, gpu, cuda or mps"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (0 < self.swa_epoch_start <= 1, "swa_epoch_start must be in (0, 1]"),
-            (self.affectnet_weight >= 0, "affectnet_weight must be >= 0"),
-            (self.mixup >= 0 and self.cutmix >= 0, "mixup and cutmix must be >= 0 (0 turns them off)"),
+            (0 <= self.affectnet_weight < math.inf, "affectnet_weight must be a number >= 0"),
+            (0 <= self.mixup < math.inf and 0 <= self.cutmix < math.inf,
+             "mixup and cutmix must be numbers >= 0 (0 turns them off)"),
             (0 <= self.erasing <= 1, "erasing must be a probability in [0, 1]"),
             (self.dropout2d == -1 or 0 <= self.dropout2d < 1, "dropout2d must be in [0, 1), or -1 for the model's own"),
             (self.head_dropout == -1 or 0 <= self.head_dropout < 1,
              "head_dropout must be in [0, 1), or -1 for the model's own"),
             (0 <= self.distill_weight <= 1, "distill_weight must be in [0, 1]"),
-            (self.distill_temperature > 0, "distill_temperature must be > 0"),
+            (0 < self.distill_temperature < math.inf, "distill_temperature must be a number > 0"),
             (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),
         ]
         for ok, message in checks:
@@ -123,7 +141,7 @@ class TrainConfig:
             t = float(self.temperature)
         except ValueError:
             raise ConfigError(f"temperature must be fit, none or a number, got {self.temperature!r}") from None
-        if t <= 0:
+        if not 0 < t < math.inf:
             raise ConfigError(f"temperature must be > 0, got {t}")
         return t
 
@@ -215,11 +233,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a YAML config (not text)") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of key: value")
+        if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+            raise ConfigError(f"{path}: expected a mapping of key: value with names as keys")
         config = apply_overrides(config, values)
         if not config.name:
             config = dataclasses.replace(config, name=path.stem)

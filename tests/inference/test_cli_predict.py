@@ -106,7 +106,7 @@ def test_no_face_and_no_face_video_are_not_errors(onnx_model, blank_video, tmp_p
     (["--model", "{tmp}/none.pt"], "no such model file"),
     (["--detector", "mtcnn", "--model", "{onnx}"], "unknown face detector 'mtcnn'"),
     (["--model", "{onnx}", "--csv", "{tmp}/out.txt", "--json", "{tmp}/./out.txt"], "both write to"),
-    (["--model", "{onnx}", "--save", "{tmp}/file.txt"], "--save {tmp}/file.txt: cannot make the folder"),
+    (["--model", "{onnx}", "--save", "{tmp}/file.txt"], "--save {tmp}/file.txt: is a file, expected a folder"),
 ])
 def test_bad_options_give_one_error_line(args, message, sample, onnx_model, tmp_path, capsys):
     args = [a.format(tmp=tmp_path, onnx=onnx_model) for a in args]

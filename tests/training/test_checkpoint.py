@@ -76,3 +76,13 @@ def test_shipped_default_model_loads():
     ckpt = load_checkpoint(path)
     assert ckpt.metrics["test"]["accuracy"] > 0.5
     assert ckpt.build_model()(torch.zeros(2, 1, 48, 48)).shape == (2, len(EMOTIONS))
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(saved, tmp_path):
+    ckpt = load_checkpoint(saved[0])
+    name = next(k for k, v in ckpt.state_dict.items() if v.is_floating_point())
+    ckpt.state_dict[name] = torch.full_like(ckpt.state_dict[name], float("nan"))
+    ckpt.save(tmp_path / "diverged.pt")
+    with pytest.raises(CheckpointError, match=f"diverged.pt: 1 weight tensor.s. hold nan or inf .e.g. {name}.: "
+                                              "the run that wrote it diverged"):
+        load_checkpoint(tmp_path / "diverged.pt")

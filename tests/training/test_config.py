@@ -31,6 +31,18 @@ def test_defaults_then_yaml_then_overrides(tmp_path):
     ("labels=ferplus", "needs ferplus=PATH"),
     ("noequals", "not key=value"),
     ("dropout2d=1", "dropout2d must be in"),
+    ("lr=inf", "lr must be a number > 0"),
+    ("weight_decay=-5", "weight_decay must be a number >= 0"),
+    ("rotation=nan", "rotation must be degrees"),
+    ("zoom=5", "zoom must be in"),
+    ("shift=-1", "shift must be a fraction"),
+    ("mixup=inf", "mixup and cutmix must be numbers"),
+    ("train_limit=1", "train_limit must be 0 .all faces. or at least 2"),
+    ("threads=-1", "threads must be >= 0"),
+    ("devices=0", "devices and num_nodes must be >= 1"),
+    ("strategy=nope", "strategy must be auto, ddp or ddp_spawn"),
+    ("accelerator=nope", "accelerator must be auto"),
+    ("temperature=inf", "temperature must be > 0"),
     ("head_dropout=-0.5", "head_dropout must be in"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, override, message):
@@ -47,6 +59,12 @@ def test_bad_files(tmp_path):
         load_config(write(tmp_path, "data: [unclosed\n"))
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(write(tmp_path, "- a\n- b\n"))
+    with pytest.raises(ConfigError, match="with names as keys"):
+        load_config(write(tmp_path, "1: 2\n"))
+    binary = tmp_path / "data.yaml"
+    binary.write_bytes(b"\x1f\x8b\x08\x00\xff\xfe")  # a .gz passed where the config goes
+    with pytest.raises(ConfigError, match="not a YAML config .not text."):
+        load_config(binary)
     with pytest.raises(ConfigError, match="data=PATH is required"):
         load_config(write(tmp_path, "epochs: 1\n"))
 

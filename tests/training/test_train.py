@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -151,9 +152,48 @@ def test_resume_accepts_a_run_started_before_a_config_key_existed(tmp_path):
 
     config = TrainConfig(data="x", out_dir=str(tmp_path), name="old")
     (tmp_path / "old" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "old" / "checkpoints" / "last.ckpt").touch()
+    with zipfile.ZipFile(tmp_path / "old" / "checkpoints" / "last.ckpt", "w") as resume_point:
+        resume_point.writestr("data.pkl", b"")
     saved = {k: v for k, v in config.to_dict().items() if k not in ("dropout2d", "head_dropout")}
     (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(saved))
     assert _prepare_run_dir(config, resume=True) == tmp_path / "old"
     with pytest.raises(ConfigError, match=r"--resume with a different config \(dropout2d\)"):
         _prepare_run_dir(dataclasses.replace(config, dropout2d=0.0), resume=True)
+
+
+def test_a_run_stopped_in_its_first_epoch_can_start_again(tmp_path):
+    from ferkit.training.run import _prepare_run_dir
+
+    config = TrainConfig(data="x", out_dir=str(tmp_path), name="early")
+    _prepare_run_dir(config, resume=False)  # then stopped before the first epoch ended: no last.ckpt
+    assert _prepare_run_dir(config, resume=False) == tmp_path / "early"  # not "already holds a run"
+    (tmp_path / "early" / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        _prepare_run_dir(config, resume=False)
+    with pytest.raises(ConfigError, match=r"last.ckpt: the resume point is damaged"):
+        _prepare_run_dir(config, resume=True)
+    (tmp_path / "early" / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="config.yaml is missing"):
+        _prepare_run_dir(config, resume=True)
+
+
+@pytest.mark.parametrize("epochs, swa_epoch_start, start", [(1, 0.8, None), (2, 0.5, 2), (3, 0.1, 2), (50, 0.8, 40)])
+def test_swa_never_averages_the_starting_weights(epochs, swa_epoch_start, start):
+    from lightning.pytorch.callbacks import StochasticWeightAveraging
+
+    from ferkit.training.run import _callbacks
+
+    config = TrainConfig(data="x", epochs=epochs, swa_epoch_start=swa_epoch_start)
+    swa = [c for c in _callbacks(config, Path("unused"), 10) if isinstance(c, StochasticWeightAveraging)]
+    # Lightning's epoch numbers here are 1-based, and it averages at the start of each: 1 would take in
+    # the random weights (and with epochs=1 nothing else).
+    assert [c._swa_epoch_start for c in swa] == ([start] if start else [])
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_no_nan_model(fer2013_csv, tmp_path):
+    from ferkit.errors import FerkitError
+
+    config = load_config(SMOKE, [*TINY, "lr=1e30", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=nan"])
+    with pytest.raises(FerkitError, match=r"^training diverged: the loss became nan or inf in epoch 0; lower lr"):
+        train(config)
+    assert not (tmp_path / "nan" / "model.pt").exists()

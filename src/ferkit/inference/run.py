@@ -6,12 +6,11 @@ One bad input never stops the run: its problem becomes one line in the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferkit.errors import FerkitError
+from ferkit.errors import FerkitError, output_path
 from ferkit.inference.media import MediaError, Source, expand_source
 from ferkit.inference.recognizer import Recognizer
 from ferkit.inference.results import ImageResult
@@ -78,7 +77,7 @@ class PredictRun:
     def __init__(self, recognizer: Recognizer, *, crops: bool = False, every: int = 1, smooth: float = 0.0,
                  save_dir: str | Path | None = None, progress: bool = False) -> None:
         self.recognizer, self.crops, self.every, self.smooth = recognizer, crops, every, smooth
-        self.save_dir = _output_folder(Path(save_dir)) if save_dir is not None else None
+        self.save_dir = output_path(save_dir, "--save", folder=True) if save_dir is not None else None
         self.progress = progress
         self.summary = Summary()
         self._saved: set[Path] = set()
@@ -200,15 +199,3 @@ class PredictRun:
             result.save(path)
         except OSError as e:
             raise FerkitError(f"--save: {e}") from None
-
-
-def _output_folder(path: Path) -> Path:
-    """``--save``'s folder, made if missing; a one-line error before any input is read when it cannot be
-    made or written to."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FerkitError(f"--save {path}: cannot make the folder ({e.strerror or e})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise FerkitError(f"--save {path}: the folder cannot be written to")
-    return path

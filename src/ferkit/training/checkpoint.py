@@ -145,6 +145,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: ferkit checkpoint is missing or has a bad field ({e})") from None
     if ckpt.labels != EMOTIONS:
         raise CheckpointError(f"{path}: model predicts classes {list(ckpt.labels)}, ferkit expects {list(EMOTIONS)}")
+    broken = [k for k, v in ckpt.state_dict.items()
+              if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise CheckpointError(f"{path}: {len(broken)} weight tensor(s) hold nan or inf (e.g. {broken[0]}): "
+                              "the run that wrote it diverged")
     return ckpt
 
 

@@ -95,7 +95,9 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
     # Scored where it trained (a GPU scores the large model in seconds); the saved weights go to the CPU.
     device = trainer.strategy.root_device  # Lightning has moved the module back to the CPU by now
     final = copy.deepcopy(module.model).to(device).eval().to(memory_format=torch.contiguous_format)
-    candidates = {"swa" if config.swa else "last": final}
+    # SWA replaced the weights only if the run reached its BatchNorm pass, which Lightning counts as an extra
+    # epoch; a run that stopped early or was too short for SWA ends with its last weights.
+    candidates = {"swa" if config.swa and trainer.current_epoch > config.epochs else "last": final}
     best = _best_weights(module, run_dir / "checkpoints" / "best.ckpt", device)
     if best is not None:
         candidates["best"] = best.to(memory_format=torch.contiguous_format)

@@ -53,6 +53,7 @@ class FaceModule(L.LightningModule):
         self.augment_config = AugmentConfig.from_config(config)
         # Teachers are kept out of the module's state: checkpoints hold the student only.
         self._teachers = [_load_teacher(path, config.channels_last) for path in config.teacher_paths()]
+        self.register_buffer("_diverged", torch.zeros((), dtype=torch.bool), persistent=False)
         self.train_metrics = epoch_metrics().clone(prefix="train/")
         self.val_metrics = epoch_metrics().clone(prefix="val/")
 
@@ -101,7 +102,22 @@ class FaceModule(L.LightningModule):
             loss = (1 - c.distill_weight) * loss + c.distill_weight * kd
         self.train_metrics.update(logits.detach().float().softmax(1), labels)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
+        # Checked every 50 steps and before validation, so the device is not synchronised every step and
+        # no checkpoint is written from weights that have already diverged.
+        self._diverged = self._diverged | ~torch.isfinite(loss.detach())
+        if batch_idx % 50 == 49:
+            self._check_finite()
         return loss
+
+    def on_validation_start(self) -> None:
+        self._check_finite()
+
+    def _check_finite(self) -> None:
+        if bool(self._diverged):
+            from ferkit.errors import FerkitError
+
+            raise FerkitError(f"training diverged: the loss became nan or inf in epoch {self.current_epoch}; "
+                              f"lower lr (now {self.config.lr:g}); the last checkpoint is from before it")
 
     def on_train_epoch_end(self) -> None:
         self.log_dict(self.train_metrics.compute(), sync_dist=True)

@@ -68,6 +68,10 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> Path:
     if resume:
         if not last.is_file():
             raise ConfigError(f"{run_dir}: nothing to resume (no checkpoints/{LAST}); start it without --resume")
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{run_dir}: config.yaml is missing, so the run's settings are unknown; "
+                              "start a new run name=...")
+        _check_resume_point(last)
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
         defaults = TrainConfig().to_dict()  # keys added since the run started have their default there
         changed = {k for k, v in config.to_dict().items()
@@ -75,11 +79,27 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> Path:
         if changed:
             raise ConfigError(f"{run_dir}: --resume with a different config ({', '.join(sorted(changed))}); "
                               "resume with the same settings or start a new run name=...")
-    elif (run_dir / "config.yaml").exists():
+    elif (run_dir / "config.yaml").exists() and (last.exists() or (run_dir / "model.pt").exists()):
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or name=NEW for a new one")
+    # else a new run, or one that stopped before its first epoch ended: nothing in it to keep
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     return run_dir
+
+
+def _check_resume_point(last: Path) -> None:
+    """A one-line ``ConfigError`` for a ``last.ckpt`` that cannot be read back (a machine that stopped
+    while writing it), instead of Lightning's traceback at ``fit``."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(last) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as e:
+        bad = str(e)
+    if bad is not None:
+        raise ConfigError(f"{last}: the resume point is damaged ({bad}); start the run again without --resume "
+                          "under a new name=...")
 
 
 def _loggers(run_dir: Path, resume: bool) -> list:
@@ -118,8 +138,10 @@ def _callbacks(config: TrainConfig, run_dir: Path, steps_per_epoch: int) -> list
     ]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStopping("val/acc", mode="max", patience=config.early_stopping_patience))
-    if config.swa:
-        start = max(1, int(config.swa_epoch_start * config.epochs))
+    if config.swa and config.epochs >= 2:
+        # Lightning averages the weights at the start of each epoch from this one (1-based) on: from the
+        # second at the earliest, or the random starting weights would be in the average.
+        start = max(2, int(config.swa_epoch_start * config.epochs))
         # Continue from the cosine schedule's value where SWA takes over, unless a rate is given.
         swa_lr = config.swa_lr or config.lr * warmup_cosine(
             (start - 1) * steps_per_epoch, config.epochs * steps_per_epoch,
