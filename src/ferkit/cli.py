@@ -161,7 +161,12 @@ def _run_train(args) -> int:
     from ferkit.training.run import train
 
     config = load_config(args.config, args.overrides)
-    result = train(config, resume=args.resume)
+    try:
+        result = train(config, resume=args.resume)
+    except KeyboardInterrupt:
+        print("ferkit: interrupted; the same command with --resume continues from the last finished epoch",
+              file=sys.stderr)
+        return 130
     if result.summary:
         test = result.summary.get("test", {})
         print(f"run folder: {result.run_dir}")

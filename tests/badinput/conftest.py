@@ -64,8 +64,9 @@ IMAGE_CASES = [
 ]
 
 # Cases where OpenCV still prints to stderr next to ferkit's one line (reported against inference/media.py).
-MODEL_CASES = ["pickle_runs_code", "text_as_model", "markdown_as_model", "jpeg_as_model", "empty_model", "torch_not_ferkit", "truncated_checkpoint",
-               "missing_model", "folder_as_model", "garbage_onnx", "wrong_labels"]
+MODEL_CASES = ["pickle_runs_code", "text_as_model", "markdown_as_model", "jpeg_as_model", "empty_model",
+               "torch_not_ferkit", "truncated_checkpoint", "missing_model", "folder_as_model", "garbage_onnx",
+               "wrong_labels"]
 
 
 @pytest.fixture(scope="session", autouse=True)

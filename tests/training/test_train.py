@@ -122,6 +122,18 @@ def test_killed_run_resumes_to_the_same_epoch_count(fer2013_csv, tmp_path):
     assert epochs_logged(run) == [0, 1, 2, 3]
 
 
+def test_ctrl_c_stops_with_130_and_says_how_to_go_on(fer2013_csv, tmp_path):
+    run = tmp_path / "c"
+    proc = cli(SMOKE, *TINY, "epochs=20", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=c")
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (run / "checkpoints" / "last.ckpt").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert out.strip().splitlines()[-1].startswith("ferkit: interrupted; the same command with --resume")
+
+
 def test_cli_errors_are_one_line(tmp_path):
     proc = cli(SMOKE, "epochs=zero")
     out, _ = proc.communicate(timeout=120)

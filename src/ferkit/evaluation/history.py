@@ -46,16 +46,15 @@ def training_history(checkpoint) -> tuple[list[dict[str, float]], str]:
         (epochs, source): one dict per epoch with keys like ``train/acc`` and ``val/loss``,
         and ``"checkpoint"``, the log's path, or ``""`` when neither has any.
     """
-    history = checkpoint.metrics.get("history") or []
-    if history:
-        return list(history), "checkpoint"
-    if checkpoint.run_dir:
+    history, source = checkpoint.metrics.get("history") or [], "checkpoint"
+    if not history and checkpoint.run_dir:
         from ferkit.training.finalize import read_history
 
-        log_history = read_history(Path(checkpoint.run_dir))
-        if log_history:
-            return log_history, str(Path(checkpoint.run_dir) / "logs" / "metrics.csv")
-    return [], ""
+        history, source = read_history(Path(checkpoint.run_dir)), str(Path(checkpoint.run_dir) / "logs" / "metrics.csv")
+    # SWA's BatchNorm pass is logged as one more epoch after the last; it trained nothing.
+    epochs = (checkpoint.metrics.get("config") or {}).get("epochs")
+    history = [e for e in history if epochs is None or e.get("epoch", 0) < epochs]
+    return (list(history), source) if history else ([], "")
 
 
 def curve(history: list[dict[str, float]], key: str) -> tuple[list[int], list[float]]:

@@ -183,7 +183,8 @@ def face_grid_figure(rows: Sequence[Sequence[tuple[np.ndarray, str, str]]], row_
     gap, head = cell // 12, cell // 4  # space between cells, and above each for its caption
     mosaic = np.full((len(rows) * (cell + head), cols * (cell + gap), 3), 255, np.uint8)
     # Sized so that the mosaic is drawn about pixel for pixel: sharp faces that compress well.
-    fig = _figure(mosaic.shape[1] / DPI + 1.2, mosaic.shape[0] / DPI + 0.6)
+    # At least 6 inches wide, so that the title of a grid of one or two columns is not cut off.
+    fig = _figure(max(6.0, mosaic.shape[1] / DPI + 1.2), mosaic.shape[0] / DPI + 0.6)
     ax = fig.subplots()
     captions = []
     for r, cells in enumerate(rows):

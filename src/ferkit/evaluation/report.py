@@ -284,7 +284,9 @@ def evaluate(model: str | Path | None, data: str | Path, *, ferplus: str | Path 
     rows = _select(dataset, split, limit)
     faces, labels = dataset.faces[rows], dataset.labels[rows]
     ferplus_labels = _ferplus_labels(dataset, rows, ferplus) if ferplus else None
-    dedup = None if split == "train" else ~copies_in(dataset, "train")[rows]
+    # Without training faces (a pack of the test split alone) there is nothing to compare with.
+    has_train = bool((dataset.split == "train").any())
+    dedup = None if split == "train" or not has_train else ~copies_in(dataset, "train")[rows]
     temperature, source = _temperature(ckpt, net, dataset, split, limit, progress)
 
     with _bar(2 * len(faces), f"{split} faces (+ mirrored)", progress) as bar:

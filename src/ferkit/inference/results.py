@@ -169,9 +169,16 @@ def _draw_face(canvas: np.ndarray, face: Face, probabilities: bool) -> None:
     text = f"{face.label} {face.confidence:.0%}" + (f" #{face.track}" if face.track is not None else "")
     scale = max(0.35, min(1.2, b.w / 220))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    top = b.y - th - base - 2 if b.y - th - base - 2 >= 0 else b.y + b.h  # above the box, else below
-    cv2.rectangle(canvas, (b.x, top), (b.x + tw + 2, top + th + base + 2), colour, -1)
-    cv2.putText(canvas, text, (b.x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
+    tag = th + base + 2
+    if b.y - tag >= 0:
+        top = b.y - tag  # above the box
+    elif b.y + b.h + tag <= height:
+        top = b.y + b.h  # below it
+    else:
+        top = min(max(0, b.y), height - tag)  # a face that fills the image: inside the box, at its top
+    left = max(0, min(b.x, width - tw - 2))
+    cv2.rectangle(canvas, (left, top), (left + tw + 2, top + tag), colour, -1)
+    cv2.putText(canvas, text, (left + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
                 cv2.LINE_AA)
     if probabilities:
         _draw_bars(canvas, face)

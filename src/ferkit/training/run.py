@@ -194,7 +194,12 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
         deterministic=False,
     )
     last = run_dir / "checkpoints" / LAST
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning ends a Ctrl-C with sys.exit(1) after its graceful shutdown
+            raise KeyboardInterrupt from None
+        raise
     checksums = _rank_checksums(trainer, module)
     if not trainer.is_global_zero:
         return RunResult(run_dir, run_dir / "model.pt", {})
