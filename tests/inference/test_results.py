@@ -64,3 +64,17 @@ def test_plot_draws_on_a_copy(result, sample_image, tmp_path):
 def test_plot_needs_the_image():
     with pytest.raises(ValueError, match="not kept"):
         ImageResult("x.jpg", [Face(FaceBox(0, 0, 5, 5), np.ones(7) / 7)]).plot()
+
+
+def test_a_face_that_fills_the_image_gets_its_label_inside_and_bars_below_it():
+    from ferkit.inference.results import COLOURS
+
+    image = np.full((200, 200, 3), 255, np.uint8)
+    probs = np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.05, 0.05], np.float32)
+    canvas = ImageResult("crop.jpg", [Face(FaceBox(0, 0, 200, 200), probs)], image).plot()
+    inner = canvas[:, 5:40]  # left of centre, inside the box's 1-px border (drawn in the label's colour too)
+    tag = np.all(inner == COLOURS["happy"], axis=2).any(axis=1)  # the label's background
+    rows = np.flatnonzero(tag)
+    assert len(rows) > 5 and rows.min() <= 2  # drawn, at the top of the image: not below it, off the canvas
+    drawn = np.flatnonzero((inner != 255).any(axis=(1, 2)) & ~tag)
+    assert drawn[drawn > rows.max()].size and not drawn[drawn < rows.min()].size  # the bars start under it

@@ -176,16 +176,18 @@ def _draw_face(canvas: np.ndarray, face: Face, probabilities: bool) -> None:
         top = b.y + b.h  # below it
     else:
         top = min(max(0, b.y), height - tag)  # a face that fills the image: inside the box, at its top
+    inside = b.y <= top < b.y + b.h
     left = max(0, min(b.x, width - tw - 2))
     cv2.rectangle(canvas, (left, top), (left + tw + 2, top + tag), colour, -1)
     cv2.putText(canvas, text, (left + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
                 cv2.LINE_AA)
     if probabilities:
-        _draw_bars(canvas, face)
+        _draw_bars(canvas, face, top + tag + 2 if inside else 0)
 
 
-def _draw_bars(canvas: np.ndarray, face: Face) -> None:
-    """7 horizontal bars, one per class, right of the box (left when there is no room)."""
+def _draw_bars(canvas: np.ndarray, face: Face, below: int = 0) -> None:
+    """7 horizontal bars, one per class, right of the box (left when there is no room), starting no higher
+    than ``below`` (under a label drawn inside the box)."""
     import cv2
 
     b = face.box
@@ -193,7 +195,7 @@ def _draw_bars(canvas: np.ndarray, face: Face) -> None:
     label_w, bar_w = 3 * row, 4 * row
     panel_w = label_w + bar_w + 4
     x0 = b.x + b.w + 4 if b.x + b.w + 4 + panel_w <= canvas.shape[1] else max(0, b.x - panel_w - 4)
-    y0 = min(max(0, b.y), max(0, canvas.shape[0] - row * len(EMOTIONS)))
+    y0 = min(max(below, b.y), max(0, canvas.shape[0] - row * len(EMOTIONS)))
     scale = row / 30
     for i, (name, p) in enumerate(zip(EMOTIONS, face.probs, strict=True)):
         y = y0 + i * row
