@@ -75,6 +75,14 @@ def test_expand_errors(tmp_path, make, message):
         expand_source(str(make(tmp_path)))
 
 
+def test_links_that_lead_nowhere(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    for name in ("loop", "dangling.jpg"):
+        with pytest.raises(MediaError, match=f"{name}: a symbolic link that leads nowhere"):
+            expand_source(str(tmp_path / name))
+
+
 def test_unreadable_file(tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,10 @@ def test_reader_errors(tmp_path, bad_inputs):
     junk.write_bytes(bad_inputs["corrupt"].read_bytes())
     with pytest.raises(MediaError, match="cannot be opened as a video"):
         VideoReader(junk)
+    os.mkfifo(tmp_path / "pipe.mp4")
+    with pytest.raises(MediaError, match="pipe.mp4: not a regular file"):
+        VideoReader(tmp_path / "pipe.mp4")
+    (tmp_path / "a.mp4").symlink_to(tmp_path / "b.mp4")
+    (tmp_path / "b.mp4").symlink_to(tmp_path / "a.mp4")
+    with pytest.raises(MediaError, match="a.mp4: a symbolic link that leads nowhere"):
+        VideoReader(tmp_path / "a.mp4")

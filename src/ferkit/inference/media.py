@@ -244,6 +244,8 @@ def expand_source(text: str, unreadable: list[tuple[str, str]] | None = None) ->
         if not found:
             raise MediaError(f"{text}: no image or video matches")
         return [Source(_kind(p), str(p)) for p in found]
+    if path.is_symlink():
+        raise MediaError(f"{path}: a symbolic link that leads nowhere (dangling, or a loop)")
     raise MediaError(f"{path}: no such file or folder")
 
 

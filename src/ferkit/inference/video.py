@@ -8,6 +8,7 @@ a label does not flicker with every frame's noise.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,10 +144,19 @@ class VideoReader:
         self.is_webcam = self.source.isdigit() and not Path(self.source).exists()
         if not self.is_webcam:
             path = Path(self.source)
-            if not path.is_file():
-                raise MediaError(f"{path}: no such video file")
-            if path.stat().st_size == 0:
+            try:
+                size = path.stat().st_size if path.is_file() else None
+                exists = path.exists()
+            except OSError as e:  # a symlink loop, a folder on the way that may not be searched
+                raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
+            if size is None and path.is_symlink() and not exists:
+                raise MediaError(f"{path}: a symbolic link that leads nowhere (dangling, or a loop)")
+            if size is None:
+                raise MediaError(f"{path}: not a regular file" if exists else f"{path}: no such video file")
+            if size == 0:
                 raise MediaError(f"{path}: empty file")
+            if not os.access(path, os.R_OK):
+                raise MediaError(f"{path}: cannot be read (Permission denied)")
         with _quiet_opencv():
             self._cap = cv2.VideoCapture(int(self.source) if self.is_webcam else self.source)
         if not self._cap.isOpened():
