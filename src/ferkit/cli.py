@@ -101,7 +101,7 @@ def _run_data_pack(args) -> int:
     if not splits:
         raise FerkitError(f"--splits {args.splits!r} names no split; e.g. train,val")
     out = save_packed(dataset, args.out, splits, progress=sys.stderr.isatty())
-    kept = int(sum(dataset.split == s for s in splits).sum()) if splits else 0
+    kept = int(sum(dataset.split == s for s in splits).sum())
     print(f"{out}: {kept} faces ({', '.join(splits)}), {out.stat().st_size / 1e6:.1f} MB")
     return 0
 
@@ -319,7 +319,6 @@ INT8_MAX_ACCURACY_LOSS = 0.01
 
 
 def _export_int8(args) -> int:
-
     from ferkit.inference.backends import resolve_model
     from ferkit.inference.quantize import calibration_faces, calibration_split, check_quantized, quantize_onnx
 
@@ -384,7 +383,6 @@ def _evaluate_command(args, out: str) -> str:
 
 
 def _run_evaluate(args) -> int:
-
     from ferkit.evaluation.model_card import write_model_card
     from ferkit.evaluation.report import default_report_dir, evaluate, write_report
 
@@ -428,7 +426,6 @@ def _add_explain(sub) -> None:
 
 
 def _run_explain(args) -> int:
-
     from ferkit.evaluation.explain import explain
 
     options = {"detector": args.detector} if args.detector else {}
