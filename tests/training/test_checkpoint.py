@@ -34,8 +34,8 @@ def test_other_architecture_is_one_line(saved, tmp_path):
     raw["arch"] = "resnet_swish_s"
     raw["config"] = create_model("resnet_swish_s").config.to_dict()
     torch.save(raw, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match="do not fit architecture 'resnet_swish_s'") as info:
-        load_checkpoint(tmp_path / "other.pt").build_model()
+    with pytest.raises(CheckpointError, match="other.pt: its weights do not fit its resnet_swish_s architecture") as info:
+        load_checkpoint(tmp_path / "other.pt")  # on load, naming the file, not when the model is built
     assert "\n" not in str(info.value)
 
 
@@ -86,3 +86,13 @@ def test_a_checkpoint_with_nan_weights_is_refused(saved, tmp_path):
     with pytest.raises(CheckpointError, match=f"diverged.pt: 1 weight tensor.s. hold nan or inf .e.g. {name}.: "
                                               "the run that wrote it diverged"):
         load_checkpoint(tmp_path / "diverged.pt")
+
+
+def test_weights_that_do_not_fit_the_architecture_name_the_file_and_the_tensor(saved, tmp_path):
+    ckpt = load_checkpoint(saved[0])
+    name = next(k for k, v in ckpt.state_dict.items() if v.ndim == 4)
+    ckpt.state_dict[name] = torch.zeros(3, *ckpt.state_dict[name].shape[1:])
+    ckpt.save(tmp_path / "resized.pt")
+    with pytest.raises(CheckpointError, match=rf"resized.pt: its weights do not fit its resnet_swish_xs architecture "
+                                              rf"\({name} is \(3, "):
+        load_checkpoint(tmp_path / "resized.pt")

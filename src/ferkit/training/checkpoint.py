@@ -63,9 +63,10 @@ class Checkpoint:
         model = create_model(self.arch, self.config)
         try:
             model.load_state_dict(self.state_dict)
-        except RuntimeError as e:
-            first = str(e).strip().splitlines()[0]
-            raise CheckpointError(f"checkpoint weights do not fit architecture {self.arch!r}: {first}") from None
+        except RuntimeError as e:  # "Error(s) in loading state_dict ...:" and then one line per problem
+            lines = [line.strip() for line in str(e).strip().splitlines()]
+            detail = next((line for line in lines[1:] if line), lines[0])
+            raise CheckpointError(f"checkpoint weights do not fit architecture {self.arch!r}: {detail}") from None
         return model.eval()
 
     @classmethod
@@ -145,6 +146,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: ferkit checkpoint is missing or has a bad field ({e})") from None
     if ckpt.labels != EMOTIONS:
         raise CheckpointError(f"{path}: model predicts classes {list(ckpt.labels)}, ferkit expects {list(EMOTIONS)}")
+    try:
+        expected = {k: tuple(v.shape) for k, v in create_model(ckpt.arch, ckpt.config).state_dict().items()}
+    except ValueError as e:  # an architecture this ferkit does not have
+        raise CheckpointError(f"{path}: {e}") from None
+    found = {k: tuple(v.shape) for k, v in ckpt.state_dict.items() if isinstance(v, torch.Tensor)}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
+        name = wrong[0]
+        detail = (f"{name} is {found[name]}, the architecture has {expected[name]}" if name in found and name in expected
+                  else f"{name} is {'missing' if name in expected else 'not in the architecture'}")
+        raise CheckpointError(f"{path}: its weights do not fit its {ckpt.arch} architecture ({detail})")
     broken = [k for k, v in ckpt.state_dict.items()
               if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if broken:
