@@ -154,8 +154,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if found != expected:
         wrong = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
         name = wrong[0]
-        detail = (f"{name} is {found[name]}, the architecture has {expected[name]}" if name in found and name in expected
-                  else f"{name} is {'missing' if name in expected else 'not in the architecture'}")
+        if name in found and name in expected:
+            detail = f"{name} is {found[name]}, the architecture has {expected[name]}"
+        else:
+            detail = f"{name} is {'missing' if name in expected else 'not in the architecture'}"
         raise CheckpointError(f"{path}: its weights do not fit its {ckpt.arch} architecture ({detail})")
     broken = [k for k, v in ckpt.state_dict.items()
               if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
