@@ -128,6 +128,8 @@ def test_page_is_served_and_needs_no_cdn(client):
 
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
+    head = client.head("/")
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith("text/html")
     for name in ("index.html", "app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
         text = (STATIC / name).read_text()

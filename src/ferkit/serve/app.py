@@ -120,7 +120,7 @@ def create_app(config: ServeConfig | None = None, **overrides):
     async def model() -> dict:
         return service.card
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: uptime checkers, curl -I
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
