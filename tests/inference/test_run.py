@@ -65,3 +65,23 @@ def test_summary_names_at_most_ten_inputs_without_a_face():
 
     lines = Summary(images=12, no_face=[f"{i}.jpg" for i in range(12)]).lines()
     assert lines[1] == "no face in 12: " + ", ".join(f"{i}.jpg" for i in range(10)) + ", ..."
+
+
+def test_a_truncated_video_is_processed_up_to_its_end_and_said_to_end_early(recognizer, sample_image, tmp_path):
+    frame = cv2.resize(sample_image, (320, 376))
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 376))
+    for _ in range(20):
+        writer.write(frame)
+    writer.release()
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])  # the header still declares 20 frames
+
+    run = PredictRun(recognizer)
+    results = list(run.run(run.expand([str(whole), str(cut)])))
+    assert 5 <= sum(r.source == str(cut) for r in results) < 20
+    s = run.summary
+    assert s.ok and len(s.ended_early) == 1 and s.ended_early[0].startswith(f"{cut} (")
+    assert s.ended_early[0].endswith(" of 20 frames)")
+    assert any(line.startswith("ended before the frame count") for line in s.lines())

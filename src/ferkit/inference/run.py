@@ -34,6 +34,8 @@ class Summary:
         faces: faces found (in images and frames).
         no_face: inputs in which no face was found.
         errors: (input, reason) for every input skipped.
+        ended_early: videos whose frames ran out before the count their file declares (truncated?); their
+            frames up to there were processed.
     """
 
     images: int = 0
@@ -42,6 +44,7 @@ class Summary:
     faces: int = 0
     no_face: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    ended_early: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +59,8 @@ class Summary:
         if self.no_face:
             shown = ", ".join(self.no_face[:SHOW_NO_FACE]) + (", ..." if len(self.no_face) > SHOW_NO_FACE else "")
             out.append(f"no face in {len(self.no_face)}: {shown}")
+        if self.ended_early:
+            out.append(f"ended before the frame count their file declares (truncated?): {', '.join(self.ended_early)}")
         if self.errors:
             out.append(f"{len(self.errors)} input(s) skipped:")
             out += [f"  {reason}" for _, reason in self.errors]
@@ -174,6 +179,8 @@ class PredictRun:
         self.summary.frames += frames
         if frames == 0:
             self.summary.errors.append((name, f"{name}: no frame could be decoded"))
+        elif reader.ended_early:
+            self.summary.ended_early.append(f"{name} ({reader.decoded} of {reader.info.frames} frames)")
         elif faces == 0:
             self.summary.no_face.append(f"{name} ({frames} frames)")
 

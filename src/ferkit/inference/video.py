@@ -140,7 +140,7 @@ class VideoReader:
 
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.source, self.every = str(source), every
+        self.source, self.every, self.decoded = str(source), every, 0
         self.is_webcam = self.source.isdigit() and not Path(self.source).exists()
         if not self.is_webcam:
             path = Path(self.source)
@@ -171,7 +171,8 @@ class VideoReader:
         )
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
-        """(frame index, time in seconds, BGR frame) for every kept frame."""
+        """(frame index, time in seconds, BGR frame) for every kept frame; ``decoded`` counts the frames
+        read or skipped so far."""
         start, index = time.monotonic(), 0
         while True:
             if index % self.every:
@@ -184,6 +185,14 @@ class VideoReader:
                 t = time.monotonic() - start if self.is_webcam else index / self.info.fps
                 yield index, t, frame
             index += 1
+            self.decoded = index
+
+    @property
+    def ended_early(self) -> bool:
+        """The file ended before the frame count its header declares (beyond the few frames by which
+        containers' counts are often off): truncated or damaged."""
+        declared = self.info.frames
+        return not self.is_webcam and declared > 0 and self.decoded < declared - max(2, declared // 20)
 
     def close(self) -> None:
         self._cap.release()
