@@ -179,9 +179,10 @@ class PredictRun:
         self.summary.frames += frames
         if frames == 0:
             self.summary.errors.append((name, f"{name}: no frame could be decoded"))
-        elif reader.ended_early:
+            return
+        if reader.ended_early:
             self.summary.ended_early.append(f"{name} ({reader.decoded} of {reader.info.frames} frames)")
-        elif faces == 0:
+        if faces == 0:
             self.summary.no_face.append(f"{name} ({frames} frames)")
 
     def _frames(self, reader, name: str) -> Iterator[ImageResult]:
