@@ -43,6 +43,7 @@ ROWS: list[tuple[str, str, list[str]]] = [
     ("size-xs", "model resnet_swish_xs (a quarter of s's compute)", ["model=resnet_swish_xs"]),
     ("no-dropout", "no dropout (dropout2d 0, head_dropout 0 instead of 0.1, 0.4)", ["dropout2d=0", "head_dropout=0"]),
     ("weight-decay", "weight decay 0.01 instead of 0.05", ["weight_decay=0.01"]),
+    ("no-dropout-seed1", "no dropout, second seed", ["dropout2d=0", "head_dropout=0", "seed=1"]),
 ]
 BASELINES = ("base-seed0", "base-seed1")
 # Full 50-epoch runs of the default config, read beside the study (run folder, what it is).
