@@ -65,6 +65,29 @@ def as_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def path_kind(path: Path) -> str:
+    """What is at ``path``: ``file``, ``folder``, ``other`` (a FIFO, a device), ``dangling`` (a symbolic
+    link that leads nowhere, or a loop) or ``missing``.
+
+    Raises:
+        MediaError: it cannot be looked at (a folder on the way that may not be searched).
+    """
+    try:
+        if path.is_dir():
+            return "folder"
+        if path.is_file():
+            return "file"
+        if path.exists():
+            return "other"
+    except OSError as e:
+        raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
+    return "dangling" if path.is_symlink() else "missing"
+
+
+def leads_nowhere(path: Path) -> MediaError:
+    return MediaError(f"{path}: a symbolic link that leads nowhere (dangling, or a loop)")
+
+
 def sample_image_path() -> Path:
     """A bundled public-domain portrait (Grace Hopper, see ``assets/samples/SOURCES.md``) to try ferkit on."""
     from ferkit.assets import SAMPLES
@@ -83,13 +106,10 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         MediaError: missing, a folder, empty, unreadable, too large, truncated or not an image.
     """
     path = Path(path)
-    try:
-        is_dir, is_other = path.is_dir(), path.exists() and not path.is_file()
-    except OSError as e:  # a folder on the way that may not be searched
-        raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
-    if is_dir:
+    kind = path_kind(path)
+    if kind == "folder":
         raise MediaError(f"{path}: is a folder, not an image")
-    if is_other:
+    if kind == "other":
         raise MediaError(f"{path}: not a regular file")  # a FIFO or device would block or never end
     try:
         data = path.read_bytes()
@@ -228,15 +248,12 @@ def expand_source(text: str, unreadable: list[tuple[str, str]] | None = None) ->
         MediaError: nothing exists there, it cannot be read, or a folder or glob holds no image or video.
     """
     path = Path(text)
-    try:
-        is_dir, exists = path.is_dir(), path.exists()
-    except OSError as e:  # a folder on the way that may not be searched
-        raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
-    if text.isdigit() and not exists:
+    kind = path_kind(path)
+    if text.isdigit() and kind in ("missing", "dangling"):
         return [Source("webcam", text)]
-    if is_dir:
+    if kind == "folder":
         return [Source(_kind(p), str(p)) for p in _folder_media(path, unreadable)]
-    if exists:
+    if kind in ("file", "other"):
         return [Source(_kind(path), text)]
     if glob.has_magic(text):
         found = [Path(p) for p in sorted(glob.glob(text, recursive=True))]
@@ -244,8 +261,8 @@ def expand_source(text: str, unreadable: list[tuple[str, str]] | None = None) ->
         if not found:
             raise MediaError(f"{text}: no image or video matches")
         return [Source(_kind(p), str(p)) for p in found]
-    if path.is_symlink():
-        raise MediaError(f"{path}: a symbolic link that leads nowhere (dangling, or a loop)")
+    if kind == "dangling":
+        raise leads_nowhere(path)
     raise MediaError(f"{path}: no such file or folder")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.inference.detectors import FaceBox
-from ferkit.inference.media import MediaError
+from ferkit.inference.media import MediaError, leads_nowhere, path_kind
 from ferkit.inference.results import ImageResult
 
 
@@ -144,16 +144,14 @@ class VideoReader:
         self.is_webcam = self.source.isdigit() and not Path(self.source).exists()
         if not self.is_webcam:
             path = Path(self.source)
-            try:
-                size = path.stat().st_size if path.is_file() else None
-                exists = path.exists()
-            except OSError as e:  # a symlink loop, a folder on the way that may not be searched
-                raise MediaError(f"{path}: cannot be read ({e.strerror or e})") from None
-            if size is None and path.is_symlink() and not exists:
-                raise MediaError(f"{path}: a symbolic link that leads nowhere (dangling, or a loop)")
-            if size is None:
-                raise MediaError(f"{path}: not a regular file" if exists else f"{path}: no such video file")
-            if size == 0:
+            kind = path_kind(path)
+            if kind == "dangling":
+                raise leads_nowhere(path)
+            if kind == "missing":
+                raise MediaError(f"{path}: no such video file")
+            if kind != "file":
+                raise MediaError(f"{path}: not a regular file")
+            if path.stat().st_size == 0:
                 raise MediaError(f"{path}: empty file")
             if not os.access(path, os.R_OK):
                 raise MediaError(f"{path}: cannot be read (Permission denied)")
