@@ -11,6 +11,10 @@ and channels_last. Two plans:
 ``--plan long``
     resnet_swish_l (seed 2, ``--epochs-l``), s and s_fast (``--epochs-s``) from scratch, side by
     side, early-stopping patience 25.
+``--plan nodrop``
+    ``configs/s_gpu80_nodrop.yaml`` (s without dropout, ``--epochs-s``) on seeds 0 and 1, and
+    resnet_swish_l on seeds 2 and 3 (``--epochs-l``), side by side, each process on a quarter of the CPU
+    cores.
 
 Data: FER2013 train and val only, packed on this machine by
 ``ferkit data pack fer2013.csv.gz carry/fer2013_trainval.npz.xz --splits train,val``; the test
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -47,8 +52,8 @@ def throughput(out: Path) -> dict:
 
 
 def start(name: str, overrides: list[str], runs: Path, data: str, log_dir: Path, limit_s: float,
-          extra: list[str]):
-    command = ["timeout", str(int(limit_s)), sys.executable, "-m", "ferkit", "train", "configs/default.yaml",
+          extra: list[str], config: str = "configs/default.yaml"):
+    command = ["timeout", str(int(limit_s)), sys.executable, "-m", "ferkit", "train", config,
                f"data={data}", f"out_dir={runs}", f"name={name}", "precision=bf16-mixed", "channels_last=true",
                "progress=false", "num_workers=0", *overrides, *extra]
     log = open(log_dir / f"{name}.log", "w")
@@ -72,9 +77,10 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="folder for the parts to carry back")
     parser.add_argument("--budget", type=float, default=500, help="seconds for all of it")
     parser.add_argument("--work", default="gpu-work", help="folder for the run folders, relative to the repo root")
-    parser.add_argument("--plan", choices=["ensemble", "long"], default="ensemble",
+    parser.add_argument("--plan", choices=["ensemble", "long", "nodrop"], default="ensemble",
                         help="ensemble: two large models then students distilled from them; "
-                             "long: one large model and s, s_fast from scratch on longer schedules")
+                             "long: one large model and s, s_fast from scratch on longer schedules; "
+                             "nodrop: s without dropout on two seeds beside two more large models")
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--epochs-l", type=int, default=80, help="plan long: the large model's epochs")
     parser.add_argument("--epochs-s", type=int, default=120, help="plan long: the small models' epochs")
@@ -93,6 +99,8 @@ def main() -> None:
     report: dict = {"bench": "gpu_train", "plan": args.plan, "budget_s": args.budget}
     if args.plan == "long":
         long_runs(args, runs, logs, begin, report)
+    elif args.plan == "nodrop":
+        nodrop_runs(args, runs, logs, begin, report)
     else:
         ensemble_then_students(args, out, runs, logs, begin, report)
     pack(work, out)
@@ -110,6 +118,18 @@ def long_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
     procs += [start(f"gpu-{size}-long", [f"model=resnet_swish_{size}", f"epochs={args.epochs_s}", patience],
                     runs, args.data, logs, left, args.extra) for size in ("s", "s_fast")]
     report["long"] = wait(procs)
+
+
+def nodrop_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """s without dropout from scratch on two seeds (the default's candidate) beside two more large models."""
+    left = args.budget - (time.time() - begin) - 30
+    threads = f"threads={max(1, (os.cpu_count() or 4) // 4)}"
+    procs = [start(f"gpu-s-nodrop-seed{seed}", [f"epochs={args.epochs_s}", f"seed={seed}", threads], runs,
+                   args.data, logs, left, args.extra, config="configs/s_gpu80_nodrop.yaml") for seed in (0, 1)]
+    procs += [start(f"gpu-l-seed{seed}", ["model=resnet_swish_l", f"epochs={args.epochs_l}", f"seed={seed}",
+                                          "early_stopping_patience=25", threads], runs, args.data, logs, left,
+                    args.extra) for seed in (2, 3)]
+    report["nodrop"] = wait(procs)
 
 
 def ensemble_then_students(args, out: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:

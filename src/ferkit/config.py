@@ -52,6 +52,10 @@ class TrainConfig:
     teacher: str = ""  # ferkit checkpoint(s), comma-separated (an ensemble: probabilities averaged); "default"
     distill_weight: float = 0.5  # loss = (1 - w) * CE(labels) + w * T^2 * KL(teacher || student)
     distill_temperature: float = 2.0  # T: softens both distributions
+    # online: the teachers see every augmented batch; offline: their probabilities on each training face (mean
+    # of it and its mirror image) are computed once before training and stand for every augmented view of it,
+    # which makes large teachers affordable on a CPU
+    distill_mode: str = "online"
     # augmentation, per batch on tensors
     flip: bool = True
     shift: float = 0.1  # fraction of the side
@@ -117,6 +121,9 @@ class TrainConfig:
              "head_dropout must be in [0, 1), or -1 for the model's own"),
             (0 <= self.distill_weight <= 1, "distill_weight must be in [0, 1]"),
             (0 < self.distill_temperature < math.inf, "distill_temperature must be a number > 0"),
+            (self.distill_mode in ("online", "offline"), "distill_mode must be online or offline"),
+            (self.distill_mode == "online" or (self.mixup == 0 and self.cutmix == 0),
+             "distill_mode=offline cannot be combined with mixup or cutmix (the cached teacher outputs are per face)"),
             (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),
         ]
         for ok, message in checks:

@@ -33,3 +33,29 @@ def test_module_builds_the_model_with_the_runs_dropout_rates():
     rates = [m.p for m in module.model.modules() if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d))]
     assert rates and set(rates) == {0.0, 0.25}
     assert module.model.config.head_dropout == 0.25  # and the checkpoint records them with the architecture
+
+
+def test_offline_teacher_outputs_are_the_online_ones_on_unaugmented_faces():
+    # The cache holds, per training face, what an online teacher gives that face and its mirror image.
+    from ferkit.training.module import _load_teacher
+
+    rng = np.random.default_rng(0)
+    data = dataset(40)
+    data.faces[:] = rng.integers(0, 256, data.faces.shape, dtype=np.uint8)
+    config = TrainConfig(data="x", teacher="default", distill_mode="offline", distill_temperature=2.0,
+                         batch_size=16, progress=False)
+    datamodule = FaceDataModule(data, config)
+    datamodule.prepare_teachers()
+    cached = datamodule.teacher_probs
+    assert cached.shape == (40, 7) and torch.allclose(cached.sum(1), torch.ones(40), atol=1e-5)
+    online = FaceModule(TrainConfig(data="x", teacher="default", distill_temperature=2.0), 10)
+    assert not FaceModule(config, 10)._teachers  # offline: no teacher runs during training
+    teacher, _ = _load_teacher(config.teacher_paths()[0], channels_last=False)
+    faces = torch.from_numpy(data.faces[:40])
+    x = online._inputs(faces, train=False)
+    mirrored = (teacher(x) + teacher(x.flip(-1))) / 2
+    assert torch.allclose(cached, (mirrored / 2.0).softmax(1), atol=1e-4)
+    faces_b, labels_b, soft_b, cached_b = next(iter(datamodule.train_dataloader()))
+    assert cached_b.shape == (16, 7) and soft_b.numel() == 0
+    index = [int(np.flatnonzero((data.faces[:40] == f.numpy()).all(axis=(1, 2)))[0]) for f in faces_b]
+    assert torch.equal(cached_b, cached[index])  # each face travels with its own teacher output

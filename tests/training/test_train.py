@@ -81,6 +81,17 @@ def test_distillation_with_mixing_and_erasing(fer2013_csv, tmp_path):
         load_config(SMOKE, [f"data={fer2013_csv}", "teacher=nope.pt"])
 
 
+def test_offline_distillation_trains_from_cached_teacher_outputs(fer2013_csv, tmp_path):
+    config = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", "teacher=default", "distill_mode=offline",
+                                 f"data={fer2013_csv}", f"out_dir={tmp_path}"])
+    result = train(config)
+    assert read_history(result.run_dir)[0]["train/distill_loss"] > 0
+    with pytest.raises(ConfigError, match="distill_mode=offline cannot be combined with mixup or cutmix"):
+        load_config(SMOKE, [f"data={fer2013_csv}", "teacher=default", "distill_mode=offline", "mixup=0.2"])
+    with pytest.raises(ConfigError, match="distill_mode must be online or offline"):
+        load_config(SMOKE, [f"data={fer2013_csv}", "distill_mode=cached"])
+
+
 def test_fine_tuning_starts_from_the_weights_it_is_given(fer2013_csv, tmp_path):
     from ferkit.training.module import FaceModule
 

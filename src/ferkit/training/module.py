@@ -51,8 +51,10 @@ class FaceModule(L.LightningModule):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.normalization = dict(DEFAULT_NORMALIZATION)
         self.augment_config = AugmentConfig.from_config(config)
-        # Teachers are kept out of the module's state: checkpoints hold the student only.
-        self._teachers = [_load_teacher(path, config.channels_last) for path in config.teacher_paths()]
+        # Teachers are kept out of the module's state: checkpoints hold the student only. Offline distillation
+        # needs none here: the data module brings their probabilities with each face.
+        online = config.distill_mode == "online"
+        self._teachers = [_load_teacher(path, config.channels_last) for path in config.teacher_paths() if online]
         self.register_buffer("_diverged", torch.zeros((), dtype=torch.bool), persistent=False)
         self.train_metrics = epoch_metrics().clone(prefix="train/")
         self.val_metrics = epoch_metrics().clone(prefix="val/")
@@ -85,7 +87,7 @@ class FaceModule(L.LightningModule):
         return probs / len(self._teachers)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        faces, labels, soft = batch
+        faces, labels, soft, cached = batch
         c = self.config
         x = self._inputs(faces, train=True)
         target = labels if soft.numel() == 0 else soft
@@ -94,10 +96,10 @@ class FaceModule(L.LightningModule):
             x, target = mix_batch(x, probs, c.mixup, c.cutmix)
         logits = self(x)
         loss = self._loss(logits, target)
-        if self._teachers:
+        if self._teachers or cached.numel():
             t = c.distill_temperature
-            kd = F.kl_div((logits.float() / t).log_softmax(1), self._teacher_probs(x, t),
-                          reduction="batchmean") * t * t
+            teacher = cached if cached.numel() else self._teacher_probs(x, t)
+            kd = F.kl_div((logits.float() / t).log_softmax(1), teacher, reduction="batchmean") * t * t
             self.log("train/distill_loss", kd, on_step=False, on_epoch=True, batch_size=len(labels), sync_dist=True)
             loss = (1 - c.distill_weight) * loss + c.distill_weight * kd
         self.train_metrics.update(logits.detach().float().softmax(1), labels)
@@ -124,7 +126,7 @@ class FaceModule(L.LightningModule):
         self.train_metrics.reset()
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        faces, labels, _ = batch
+        faces, labels = batch[:2]
         logits = self(self._inputs(faces, train=False))
         loss = F.cross_entropy(logits, labels)
         self.val_metrics.update(logits.float().softmax(1), labels)
@@ -186,13 +188,41 @@ def _load_teacher(path: str, channels_last: bool) -> tuple[torch.nn.Module, dict
     return model, dict(ckpt.normalization)
 
 
-class _Faces(Dataset):
-    """Rows of a FaceDataset as tensors, fetched a whole batch at a time."""
+def offline_teacher_probs(config: TrainConfig, faces: np.ndarray) -> torch.Tensor:
+    """The teachers' averaged probabilities at ``distill_temperature`` for each face (N, C), flip-averaged.
 
-    def __init__(self, data: FaceDataset, soft: bool) -> None:
+    Computed once for ``distill_mode=offline``; with a progress bar, as large teachers take minutes on a CPU.
+    """
+    from tqdm.auto import tqdm
+
+    from ferkit.evaluation.logits import face_logits
+
+    t = config.distill_temperature
+    probs = torch.zeros(len(faces), NUM_CLASSES)
+    chunk = 2048
+    paths = config.teacher_paths()
+    with tqdm(total=len(faces) * len(paths), desc="teacher outputs", unit="face", disable=not config.progress) as bar:
+        for path in paths:
+            teacher, norm = _load_teacher(path, channels_last=False)
+            for start in range(0, len(faces), chunk):
+                with torch.no_grad():
+                    logits = face_logits(teacher, faces[start:start + chunk], norm, tta=True)
+                probs[start:start + chunk] += (logits / t).softmax(1)
+                bar.update(len(logits))
+    return probs / len(paths)
+
+
+class _Faces(Dataset):
+    """Rows of a FaceDataset as tensors, fetched a whole batch at a time.
+
+    A batch is (faces, labels, soft labels, cached teacher probabilities); the last two are empty when unused.
+    """
+
+    def __init__(self, data: FaceDataset, soft: bool, teacher_probs: torch.Tensor | None = None) -> None:
         self.faces = torch.from_numpy(np.ascontiguousarray(data.faces))
         self.labels = torch.from_numpy(data.labels.astype(np.int64))
         self.soft = torch.from_numpy(data.soft_labels.astype(np.float32)) if soft else None
+        self.teacher_probs = teacher_probs
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -203,7 +233,8 @@ class _Faces(Dataset):
     def __getitems__(self, index: list[int]):
         index = torch.as_tensor(index)
         soft = self.soft[index] if self.soft is not None else torch.empty(0)
-        return self.faces[index], self.labels[index], soft
+        cached = self.teacher_probs[index] if self.teacher_probs is not None else torch.empty(0)
+        return self.faces[index], self.labels[index], soft, cached
 
 
 def _identity(batch):
@@ -228,6 +259,12 @@ class FaceDataModule(L.LightningDataModule):
                             f"(found {len(train)} train, {len(val)} val)")
         self.train_data, self.val_data = train, val
         self.soft = config.labels == "ferplus_soft" and train.soft_labels is not None
+        self.teacher_probs: torch.Tensor | None = None  # distill_mode=offline: set by prepare_teachers()
+
+    def prepare_teachers(self) -> None:
+        """Cache the teachers' probabilities on every training face (``distill_mode=offline``)."""
+        if self.config.distill_mode == "offline" and self.config.teacher and self.teacher_probs is None:
+            self.teacher_probs = offline_teacher_probs(self.config, self.train_data.faces)
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
         """Optimizer steps per epoch, as the train loader yields them (it drops a partial last batch)."""
@@ -241,7 +278,7 @@ class FaceDataModule(L.LightningDataModule):
         return n > self.config.batch_size
 
     def _loader(self, data: FaceDataset, train: bool) -> DataLoader:
-        dataset = _Faces(data, soft=self.soft and train)
+        dataset = _Faces(data, soft=self.soft and train, teacher_probs=self.teacher_probs if train else None)
         sampler = None
         if train:
             weights = data.weight

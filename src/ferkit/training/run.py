@@ -178,6 +178,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     steps = datamodule.steps_per_epoch(world)
     module = FaceModule(config, steps)  # before the run folder: a bad init or teacher file leaves none behind
     run_dir = _prepare_run_dir(config, resume) if _is_rank_zero() else run_dir_of(config)
+    datamodule.prepare_teachers()
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
