@@ -52,9 +52,9 @@ class TrainConfig:
     teacher: str = ""  # ferkit checkpoint(s), comma-separated (an ensemble: probabilities averaged); "default"
     distill_weight: float = 0.5  # loss = (1 - w) * CE(labels) + w * T^2 * KL(teacher || student)
     distill_temperature: float = 2.0  # T: softens both distributions
-    # online: the teachers see every augmented batch; offline: their probabilities on each training face (mean
-    # of it and its mirror image) are computed once before training and stand for every augmented view of it,
-    # which makes large teachers affordable on a CPU
+    # online: the teachers see every augmented batch; offline: their probabilities on each training face are
+    # computed once before training and stand for every augmented view of it, which makes large teachers
+    # affordable on a CPU
     distill_mode: str = "online"
     # augmentation, per batch on tensors
     flip: bool = True

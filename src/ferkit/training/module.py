@@ -189,9 +189,11 @@ def _load_teacher(path: str, channels_last: bool) -> tuple[torch.nn.Module, dict
 
 
 def offline_teacher_probs(config: TrainConfig, faces: np.ndarray) -> torch.Tensor:
-    """The teachers' averaged probabilities at ``distill_temperature`` for each face (N, C), flip-averaged.
+    """The teachers' averaged probabilities at ``distill_temperature`` for each face (N, C).
 
-    Computed once for ``distill_mode=offline``; with a progress bar, as large teachers take minutes on a CPU.
+    Computed once for ``distill_mode=offline``, on the faces as they are (a mirror image would double the
+    cost for little: the labels do not change under a flip); with a progress bar, as large teachers take
+    many minutes on a CPU.
     """
     from tqdm.auto import tqdm
 
@@ -206,7 +208,7 @@ def offline_teacher_probs(config: TrainConfig, faces: np.ndarray) -> torch.Tenso
             teacher, norm = _load_teacher(path, channels_last=False)
             for start in range(0, len(faces), chunk):
                 with torch.no_grad():
-                    logits = face_logits(teacher, faces[start:start + chunk], norm, tta=True)
+                    logits = face_logits(teacher, faces[start:start + chunk], norm)
                 probs[start:start + chunk] += (logits / t).softmax(1)
                 bar.update(len(logits))
     return probs / len(paths)
