@@ -34,3 +34,9 @@ def test_commands_check_their_output_first(args, message, tmp_path, capsys):
     assert main([a.format(tmp=tmp_path) for a in args]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"ferkit: error: {message.format(tmp=tmp_path)}") and err.count("\n") == 1, err
+
+
+def test_train_without_a_config_names_only_the_config(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--resume"])
+    assert capsys.readouterr().err.splitlines()[-1].endswith("the following arguments are required: config")

@@ -151,7 +151,8 @@ def _add_train(sub) -> None:
                        description="Train a model: dataclass defaults, then the CONFIG preset, then key=value "
                                    "overrides (e.g. epochs=10 model=resnet_swish_xs data=PATH).")
     p.add_argument("config", help="YAML preset, e.g. configs/default.yaml")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override any TrainConfig field")
+    # A default keeps argparse from listing key=value as required when CONFIG is missing.
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=value", help="override any TrainConfig field")
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     p.set_defaults(run=_run_train)
 
