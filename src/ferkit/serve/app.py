@@ -97,10 +97,15 @@ def create_app(config: ServeConfig | None = None, **overrides):
         problems = [f"{'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}" for err in e.errors()]
         return error(422, "; ".join(problems) or "invalid request")
 
-    @app.exception_handler(Exception)
-    async def _bug(request, e: Exception):
-        log.exception("unexpected error on %s", request.url.path)
-        return error(500, "internal server error (logged on the server)")
+    # A middleware, not an exception handler for Exception: Starlette re-raises after such a handler has
+    # answered, so uvicorn logged every bug a second time with its own traceback.
+    @app.middleware("http")
+    async def _bug(request, call_next):
+        try:
+            return await call_next(request)
+        except Exception:
+            log.exception("unexpected error on %s", request.url.path)
+            return error(500, "internal server error (logged on the server)")
 
     failures = {code: {"model": ErrorOut} for code in (400, 413, 415, 422, 500)}
 
