@@ -206,7 +206,8 @@ def _add_predict(sub) -> None:
                    help="an image, a folder (searched recursively), a glob ('shots/*.jpg'), a video file, "
                         "or a webcam index (0)")
     p.add_argument("--model", metavar="PATH",
-                   help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit)")
+                   help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit); "
+                        "several, comma-separated, are averaged as an ensemble")
     p.add_argument("--backend", choices=("torch", "onnx"),
                    help="classifier runtime (default: onnx when onnxruntime is installed, with the export "
                         "made once and cached by the checkpoint's hash; else torch)")
@@ -470,7 +471,8 @@ def _add_serve(sub) -> None:
     p.add_argument("--host", default=d.host, help=f"address to listen on (default: {d.host}; 0.0.0.0 exposes it)")
     p.add_argument("--port", type=_port, default=d.port, help=f"TCP port (default: {d.port})")
     p.add_argument("--model", metavar="PATH",
-                   help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit)")
+                   help="ferkit checkpoint (.pt) or exported .onnx model (default: the model shipped with ferkit); "
+                        "several, comma-separated, are averaged as an ensemble")
     p.add_argument("--backend", choices=("torch", "onnx"), help="classifier runtime (default: as ferkit predict)")
     p.add_argument("--int8", action="store_true", help="run the int8 version of the model (as ferkit predict --int8)")
     p.add_argument("--detector", metavar="NAME", help="default face detector (a request may name another)")

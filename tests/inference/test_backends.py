@@ -75,3 +75,37 @@ def test_default_model_file_matches_the_checkpoint_module():
     from ferkit.training.checkpoint import default_model_path
 
     assert default_model_file() == default_model_path()
+
+
+def test_an_ensemble_averages_its_members_calibrated_probabilities(checkpoint, onnx_model, faces, tmp_path):
+    from ferkit.inference.backends import EnsembleBackend, ensemble_members
+
+    shipped = TorchBackend(default_model_file())(faces)
+    tiny = TorchBackend(checkpoint)(faces)
+    assert not np.allclose(shipped, tiny, atol=1e-3)  # else the mean would prove nothing
+    both = open_backend(f"{default_model_file()},{checkpoint}", "torch")
+    assert isinstance(both, EnsembleBackend) and both.name == "torch"
+    np.testing.assert_allclose(both(faces), (shipped + tiny) / 2, atol=1e-6)
+    assert both.info.temperature is None and both.info.arch == "ensemble of resnet_swish_s, resnet_swish_xs"
+    mixed = open_backend(f"{checkpoint} , {onnx_model}")  # a .pt and an .onnx, spaces allowed
+    np.testing.assert_allclose(mixed(faces), tiny, atol=1e-5)
+    # A file whose name holds a comma is one model, not an ensemble.
+    odd = tmp_path / "a,b.pt"
+    odd.write_bytes(checkpoint.read_bytes())
+    assert ensemble_members(str(odd)) == [str(odd)] and open_backend(str(odd), "torch").name == "torch"
+
+
+@pytest.mark.parametrize("model, message", [
+    ("{c},", "an ensemble is model files separated by commas, with no empty name"),
+    ("{c},{tmp}/absent.pt", "absent.pt: no such model file"),
+])
+def test_bad_ensembles_name_the_problem(checkpoint, tmp_path, model, message):
+    with pytest.raises(BackendError, match=message):
+        open_backend(model.format(c=checkpoint, tmp=tmp_path))
+
+
+def test_an_ensemble_is_refused_where_one_model_is_needed(checkpoint):
+    with pytest.raises(BackendError, match="int8 runs one model's int8 version"):
+        open_backend(f"{checkpoint},{checkpoint}", int8=True)
+    with pytest.raises(BackendError, match="name one model file here"):
+        resolve_model(f"{checkpoint},{checkpoint}")

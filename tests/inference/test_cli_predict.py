@@ -58,6 +58,16 @@ def test_torch_backend_and_json(checkpoint, sample, tmp_path, cache):
     assert sum(row[e] for e in EMOTIONS) == pytest.approx(1, abs=1e-4)
 
 
+def test_an_ensemble_predicts_the_mean_of_its_members(checkpoint, onnx_model, sample, tmp_path):
+    rows = {}
+    for name, model in (("pt", checkpoint), ("onnx", onnx_model), ("both", f"{checkpoint},{onnx_model}")):
+        assert main(["predict", str(sample), "--model", str(model), "--json", str(tmp_path / f"{name}.json")]) == 0
+        (rows[name],) = json.loads((tmp_path / f"{name}.json").read_text())
+    for emotion in EMOTIONS:
+        assert rows["both"][emotion] == pytest.approx((rows["pt"][emotion] + rows["onnx"][emotion]) / 2, abs=2e-6)
+    assert main(["predict", str(sample), "--model", f"{checkpoint},{tmp_path}/nope.pt"]) == 1
+
+
 def test_export_then_predict_with_it(checkpoint, tmp_path, cache, sample):
     out = tmp_path / "m.onnx"
     proc = ferkit("export", "--format", "onnx", "--model", checkpoint, "--out", out, env_cache=cache)

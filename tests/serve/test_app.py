@@ -96,6 +96,21 @@ def test_int8_model_is_served_and_says_so(sample_bytes):
         assert r.status_code == 200 and len(r.json()["faces"]) == 1
 
 
+def test_an_ensemble_is_served_and_says_so(checkpoint, sample_bytes):
+    from fastapi.testclient import TestClient
+
+    from ferkit.inference.backends import default_model_file
+    from ferkit.serve.app import create_app
+
+    with TestClient(create_app(model=f"{default_model_file()},{checkpoint}", backend="torch")) as c:
+        card = c.get("/v1/model").json()
+        assert card["name"] == "default_model+tiny" and card["arch"] == "ensemble of resnet_swish_s, resnet_swish_xs"
+        assert card["temperature"] is None and card["test_accuracy"] is None  # the members' figures are not its own
+        assert c.get("/v1/health").json()["model"] == "default_model+tiny"
+        r = c.post("/v1/predict", files={"file": ("s.jpg", sample_bytes, "image/jpeg")})
+        assert r.status_code == 200 and len(r.json()["faces"]) == 1
+
+
 def test_min_face_is_a_server_setting(checkpoint, sample_bytes):
     import cv2
     from fastapi.testclient import TestClient

@@ -32,7 +32,8 @@ class ModelInfo:
         path: the checkpoint (``.pt``) or exported (``.onnx``) file.
         arch: registry name of the architecture.
         input_size: (height, width) of the grey faces it takes.
-        temperature: the calibration temperature folded into the probabilities.
+        temperature: the calibration temperature folded into the probabilities; None for an ensemble,
+            whose members each fold in their own.
         labels: class names in output order.
         precision: ``fp32``, or ``int8`` for a quantized export (``ferkit.inference.quantize``).
         source_digest: for an int8 export, ``file_digest`` of the checkpoint it was made from.
@@ -41,7 +42,7 @@ class ModelInfo:
     path: str
     arch: str
     input_size: tuple[int, int]
-    temperature: float
+    temperature: float | None
     labels: tuple[str, ...]
     precision: str = "fp32"
     source_digest: str | None = None
@@ -69,6 +70,9 @@ def resolve_model(model: str | Path | None) -> Path:
     Raises:
         BackendError: the file is missing or is a folder.
     """
+    if model is not None and len(ensemble_members(model)) > 1:
+        raise BackendError(f"{model}: name one model file here; several (comma-separated) make an ensemble "
+                           "only for ferkit predict and serve")
     path = Path(model) if model is not None else default_model_file()
     if path.is_dir():
         raise BackendError(f"{path}: is a folder, expected a ferkit .pt model or an exported .onnx file")
@@ -141,6 +145,50 @@ class OnnxBackend:
         return self._session.run(None, {self._input: np.ascontiguousarray(faces, dtype=np.uint8)})[0]
 
 
+class EnsembleBackend:
+    """Several models as one classifier: the mean of their calibrated probabilities.
+
+    Each member applies its own temperature first, as ``bench/score_runs.py`` scores ensembles.
+
+    Args:
+        members: opened backends of models with the same classes and input size.
+
+    Raises:
+        BackendError: the members disagree on their classes or input size.
+    """
+
+    def __init__(self, members: list[Backend]) -> None:
+        first = members[0].info
+        for member in members[1:]:
+            for what, mine, theirs in (("classes", member.info.labels, first.labels),
+                                       ("input size", member.info.input_size, first.input_size)):
+                if mine != theirs:
+                    raise BackendError(f"{member.info.path}: {what} {list(mine)} differ from {first.path}'s "
+                                       f"{list(theirs)}; an ensemble needs the same")
+        self.members = members
+        self.name = "+".join(dict.fromkeys(m.name for m in members))
+        precisions = dict.fromkeys(m.info.precision for m in members)
+        self.info = ModelInfo(",".join(m.info.path for m in members),
+                              "ensemble of " + ", ".join(m.info.arch for m in members), first.input_size, None,
+                              first.labels, "+".join(precisions))
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        return (sum(member(faces) for member in self.members) / len(self.members)).astype(np.float32)
+
+
+def ensemble_members(model: str | Path | None) -> list[str]:
+    """The model files that ``model`` names: several for ``a.pt,b.pt`` (an ensemble), else one or none.
+
+    A name that is itself a file is one model, commas or not.
+    """
+    if model is None or not isinstance(model, str) or "," not in model or Path(model).is_file():
+        return [] if model is None else [str(model)]
+    parts = [part.strip() for part in model.split(",")]
+    if not all(parts):
+        raise BackendError(f"{model!r}: an ensemble is model files separated by commas, with no empty name")
+    return parts
+
+
 def _open_int8(path: Path, backend: str | None, threads: int | None) -> OnnxBackend:
     from ferkit.assets import DEFAULT_INT8_MODEL
 
@@ -177,7 +225,8 @@ def open_backend(model: str | Path | None = None, backend: str | None = None, th
     """The classifier for a model file.
 
     Args:
-        model: a ferkit checkpoint (``.pt``), an exported ``.onnx`` file, or None for the shipped model.
+        model: a ferkit checkpoint (``.pt``), an exported ``.onnx`` file, or None for the shipped model;
+            several, separated by commas, make an ensemble (``EnsembleBackend``).
         backend: ``torch``, ``onnx``, or None to choose: an ``.onnx`` file runs on ONNX Runtime;
             a checkpoint runs on ONNX Runtime when it is installed (it starts without importing
             torch and is faster per face), else on PyTorch. With ``onnx`` and a checkpoint, the
@@ -193,6 +242,11 @@ def open_backend(model: str | Path | None = None, backend: str | None = None, th
     """
     if backend is not None and backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    members = ensemble_members(model)
+    if len(members) > 1:
+        if int8:
+            raise BackendError("int8 runs one model's int8 version; an ensemble runs its members as they are")
+        return EnsembleBackend([open_backend(member, backend, threads) for member in members])
     path = resolve_model(model)
     if int8:
         return _open_int8(path, backend, threads)

@@ -51,7 +51,7 @@ class ModelCard(BaseModel):
     arch: str
     classes: list[str]
     input_size: list[int]
-    temperature: float
+    temperature: float | None = Field(description="null for an ensemble: each member applies its own")
     test_accuracy: float | None = Field(description="from the checkpoint's metrics, when it has them")
     backend: str
     precision: str = Field(description="fp32, or int8 for a quantized model")

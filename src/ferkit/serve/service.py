@@ -159,10 +159,14 @@ def _flag(text: str | None, default: bool) -> bool:
 def model_card(model: str | Path | None, recognizer: Recognizer) -> dict:
     """The facts ``GET /v1/model`` shows: name, classes, temperature, test accuracy when recorded."""
     info = recognizer.info
-    metrics = _metrics(info.path)
+    members = getattr(recognizer.backend, "members", None)
+    if members:  # an ensemble: its members' test figures are not the ensemble's
+        metrics, name = {}, "+".join(Path(m.info.path).stem for m in members)
+    else:
+        metrics = _metrics(info.path)
+        name = Path(info.path).stem if info.precision == "int8" else resolve_model(model).stem
     test = metrics.get("test") if isinstance(metrics, dict) else None
     accuracy = test.get("accuracy") if isinstance(test, dict) else None
-    name = Path(info.path).stem if info.precision == "int8" else resolve_model(model).stem
     return {"name": name, "arch": info.arch, "classes": list(info.labels),
             "input_size": list(info.input_size), "temperature": info.temperature,
             "test_accuracy": float(accuracy) if isinstance(accuracy, (int, float)) else None,
