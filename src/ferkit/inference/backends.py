@@ -181,8 +181,10 @@ def ensemble_members(model: str | Path | None) -> list[str]:
 
     A name that is itself a file is one model, commas or not.
     """
-    if model is None or not isinstance(model, str) or "," not in model or Path(model).is_file():
-        return [] if model is None else [str(model)]
+    if model is None:
+        return []
+    if not isinstance(model, str) or "," not in model or Path(model).is_file():
+        return [str(model)]
     parts = [part.strip() for part in model.split(",")]
     if not all(parts):
         raise BackendError(f"{model!r}: an ensemble is model files separated by commas, with no empty name")
