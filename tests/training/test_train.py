@@ -16,8 +16,10 @@ import yaml
 
 from ferkit.config import ConfigError, TrainConfig, load_config
 from ferkit.training.checkpoint import load_checkpoint
+from ferkit.training import module as module_mod
 from ferkit.training.finalize import read_history
-from ferkit.training.run import train
+from ferkit.training.module import TEACHER_CACHE, FaceDataModule
+from ferkit.training.run import load_training_data, train
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "configs" / "smoke.yaml"
@@ -81,11 +83,33 @@ def test_distillation_with_mixing_and_erasing(fer2013_csv, tmp_path):
         load_config(SMOKE, [f"data={fer2013_csv}", "teacher=nope.pt"])
 
 
-def test_offline_distillation_trains_from_cached_teacher_outputs(fer2013_csv, tmp_path):
+def test_offline_distillation_trains_from_cached_teacher_outputs(fer2013_csv, tmp_path, monkeypatch):
     config = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", "teacher=default", "distill_mode=offline",
                                  f"data={fer2013_csv}", f"out_dir={tmp_path}"])
     result = train(config)
     assert read_history(result.run_dir)[0]["train/distill_loss"] > 0
+    cache = result.run_dir / TEACHER_CACHE
+    assert cache.is_file()  # the teachers' pass is kept with the run: a resume or another rank reads it
+
+    # The same faces, teacher and temperature: read back, the teacher is not run again.
+    datamodule = FaceDataModule(load_training_data(config), config)
+    datamodule.cache_dir = result.run_dir
+    monkeypatch.setattr(module_mod, "offline_teacher_probs", lambda *a, **k: pytest.fail("teacher ran again"))
+    datamodule.prepare_teachers()
+    assert torch.equal(datamodule.teacher_probs, torch.load(cache, weights_only=True)["probs"])
+    # Another temperature: the file does not match, so the teacher runs (and the file is replaced).
+    warmer = dataclasses.replace(config, distill_temperature=4.0)
+    datamodule = FaceDataModule(load_training_data(warmer), warmer)
+    datamodule.cache_dir = result.run_dir
+    calls = []
+    monkeypatch.setattr(module_mod, "offline_teacher_probs",
+                        lambda c, faces, device="cpu": calls.append(c) or torch.full((len(faces), 7), 1 / 7))
+    datamodule.prepare_teachers()
+    assert len(calls) == 1 and torch.load(cache, weights_only=True)["key"]["temperature"] == 4.0
+    cache.write_bytes(b"not a cache")  # a damaged file is recomputed, not an error
+    datamodule.teacher_probs = None
+    datamodule.prepare_teachers()
+    assert len(calls) == 2
     with pytest.raises(ConfigError, match="distill_mode=offline cannot be combined with mixup or cutmix"):
         load_config(SMOKE, [f"data={fer2013_csv}", "teacher=default", "distill_mode=offline", "mixup=0.2"])
     with pytest.raises(ConfigError, match="distill_mode must be online or offline"):
@@ -160,6 +184,8 @@ def test_ddp_two_cpu_processes_agree(fer2013_csv, tmp_path, launcher):
     if launcher == "lightning":
         proc = cli(*args)
     else:  # torchrun starts both ranks itself; Lightning picks up its environment
+        # and offline distillation: rank 0 runs the teacher once, rank 1 reads its outputs from the run folder
+        args += ["teacher=default", "distill_mode=offline"]
         proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "ferkit",
                                  "train", *map(str, args)], cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
@@ -168,6 +194,9 @@ def test_ddp_two_cpu_processes_agree(fer2013_csv, tmp_path, launcher):
     assert summary["world_size"] == 2, out
     a, b = summary["rank_param_checksums"]
     assert a == pytest.approx(b, rel=0, abs=1e-9)
+    if launcher == "torchrun":
+        assert [p.name for p in (tmp_path / "ddp").glob("teacher_probs*")] == [TEACHER_CACHE], out
+        assert read_history(tmp_path / "ddp")[0]["train/distill_loss"] > 0
 
 
 def test_resume_accepts_a_run_started_before_a_config_key_existed(tmp_path):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import pickle
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -188,12 +191,12 @@ def _load_teacher(path: str, channels_last: bool) -> tuple[torch.nn.Module, dict
     return model, dict(ckpt.normalization)
 
 
-def offline_teacher_probs(config: TrainConfig, faces: np.ndarray) -> torch.Tensor:
+def offline_teacher_probs(config: TrainConfig, faces: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """The teachers' averaged probabilities at ``distill_temperature`` for each face (N, C).
 
     Computed once for ``distill_mode=offline``, on the faces as they are (a mirror image would double the
-    cost for little: the labels do not change under a flip); with a progress bar, as large teachers take
-    many minutes on a CPU.
+    cost for little: the labels do not change under a flip), on ``device``; with a progress bar, as large
+    teachers take many minutes on a CPU.
     """
     from tqdm.auto import tqdm
 
@@ -206,12 +209,39 @@ def offline_teacher_probs(config: TrainConfig, faces: np.ndarray) -> torch.Tenso
     with tqdm(total=len(faces) * len(paths), desc="teacher outputs", unit="face", disable=not config.progress) as bar:
         for path in paths:
             teacher, norm = _load_teacher(path, channels_last=False)
+            teacher = teacher.to(device)
             for start in range(0, len(faces), chunk):
                 with torch.no_grad():
                     logits = face_logits(teacher, faces[start:start + chunk], norm)
                 probs[start:start + chunk] += (logits / t).softmax(1)
                 bar.update(len(logits))
     return probs / len(paths)
+
+
+TEACHER_CACHE = "teacher_probs.pt"
+
+
+def _teacher_cache_key(config: TrainConfig, faces: np.ndarray) -> dict:
+    """What the cached probabilities depend on: the teachers' bytes, the temperature and the faces."""
+    import hashlib
+
+    from ferkit.evaluation.report import file_sha256
+
+    return {"teachers": [file_sha256(p) for p in config.teacher_paths()],
+            "temperature": float(config.distill_temperature), "faces": len(faces),
+            "faces_sha1": hashlib.sha1(np.ascontiguousarray(faces).data).hexdigest()}
+
+
+def _read_teacher_cache(path: Path, key: dict) -> torch.Tensor | None:
+    """The cached probabilities when ``path`` holds them for exactly ``key``; None otherwise."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != key:
+        return None
+    probs = saved.get("probs")
+    return probs if isinstance(probs, torch.Tensor) and probs.shape == (key["faces"], NUM_CLASSES) else None
 
 
 class _Faces(Dataset):
@@ -262,11 +292,41 @@ class FaceDataModule(L.LightningDataModule):
         self.train_data, self.val_data = train, val
         self.soft = config.labels == "ferplus_soft" and train.soft_labels is not None
         self.teacher_probs: torch.Tensor | None = None  # distill_mode=offline: set by prepare_teachers()
+        # distill_mode=offline: the run folder keeps the teachers' outputs, so that a resumed run (or another
+        # rank) reads them instead of paying for the teachers' pass again. Set by train().
+        self.cache_dir: Path | None = None
 
-    def prepare_teachers(self) -> None:
-        """Cache the teachers' probabilities on every training face (``distill_mode=offline``)."""
-        if self.config.distill_mode == "offline" and self.config.teacher and self.teacher_probs is None:
-            self.teacher_probs = offline_teacher_probs(self.config, self.train_data.faces)
+    def prepare_data(self) -> None:
+        # Lightning calls this on local rank 0 of each node while the other ranks wait, then setup() everywhere:
+        # one teacher pass per node, on the run's device.
+        self.prepare_teachers(self._device())
+
+    def setup(self, stage: str) -> None:
+        self.prepare_teachers(self._device())
+
+    def _device(self) -> torch.device:
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def prepare_teachers(self, device: torch.device | str = "cpu") -> None:
+        """Cache the teachers' probabilities on every training face (``distill_mode=offline``).
+
+        Read from ``cache_dir`` when a file there was made from the same teachers, temperature and faces;
+        otherwise computed on ``device`` and written there.
+        """
+        if self.config.distill_mode != "offline" or not self.config.teacher or self.teacher_probs is not None:
+            return
+        faces = self.train_data.faces
+        key = _teacher_cache_key(self.config, faces)
+        path = self.cache_dir / TEACHER_CACHE if self.cache_dir is not None else None
+        probs = _read_teacher_cache(path, key) if path is not None and path.is_file() else None
+        if probs is None:
+            probs = offline_teacher_probs(self.config, faces, device)
+            if path is not None:
+                partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+                torch.save({"key": key, "probs": probs}, partial)
+                partial.replace(path)  # atomic: a reader never sees half a file
+        self.teacher_probs = probs
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
         """Optimizer steps per epoch, as the train loader yields them (it drops a partial last batch)."""

@@ -178,7 +178,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     steps = datamodule.steps_per_epoch(world)
     module = FaceModule(config, steps)  # before the run folder: a bad init or teacher file leaves none behind
     run_dir = _prepare_run_dir(config, resume) if _is_rank_zero() else run_dir_of(config)
-    datamodule.prepare_teachers()
+    datamodule.cache_dir = run_dir  # distill_mode=offline: the teachers' outputs, computed in trainer.fit
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
