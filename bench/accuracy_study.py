@@ -2,11 +2,13 @@
 
 Every row is ``ferkit train configs/default.yaml`` with the study's shortened schedule plus the
 row's overrides, in its own run folder under ``runs/study/``. The table is written from those
-folders' ``summary.json`` (nothing is typed in by hand); runs that are missing are listed as such.
+folders' ``summary.json`` (nothing is typed in by hand); a row trained on an earlier machine, whose
+folder is gone, comes from the JSON the table command wrote then; runs not made yet are listed as such.
 
     python bench/accuracy_study.py train            # every row not yet done, in order (resumes a stopped one)
     python bench/accuracy_study.py train distill    # just the named rows
-    python bench/accuracy_study.py table --markdown docs/ACCURACY.md   # JSON on stdout; the table into the doc
+    python bench/accuracy_study.py table --markdown docs/ACCURACY.md > new.json   # the table into the doc
+    mv new.json docs/bench/accuracy_study.json   # (it reads the old JSON for rows trained on other machines)
 
 On 2 CPU cores one 10-epoch row of resnet_swish_s takes about 12 minutes.
 """
@@ -28,11 +30,17 @@ FER2013 = DATA / "fer2013" / "fer2013.csv.gz"
 FERPLUS = DATA / "ferplus" / "fer2013new.csv"
 OUT = REPO / "runs" / "study"
 SCHEDULE = ["epochs=10"]
+# The default model shipped when the first rows ran (resnet_swish_s, 50 epochs on CPU), the first distill
+# row's teacher: taken out of git history by train() when a row names it.
+TEACHER_CPU50 = REPO / "runs" / "teachers" / "default-cpu50.pt"
+TEACHER_CPU50_COMMIT = "4777f6f"
 
 # name, what changes, overrides on top of configs/default.yaml + SCHEDULE. Order = priority on a small budget.
 ROWS: list[tuple[str, str, list[str]]] = [
     ("base-seed0", "baseline: the default recipe, 10 epochs", []),
-    ("distill", "distillation from the shipped default (T=2, weight 0.5)", ["teacher=default"]),
+    # The teacher: the 50-epoch CPU model, the default shipped when this row first ran (teacher=default then).
+    ("distill", "distillation from the 50-epoch CPU `s`, the default shipped then (T=2, weight 0.5)",
+     ["teacher={TEACHER_CPU50}"]),
     ("base-seed1", "baseline, second seed", ["seed=1"]),
     ("ferplus-soft", "FER+ soft labels as training targets", ["labels=ferplus_soft", f"ferplus={FERPLUS}"]),
     ("label-smoothing", "label smoothing 0.1", ["label_smoothing=0.1"]),
@@ -44,6 +52,18 @@ ROWS: list[tuple[str, str, list[str]]] = [
     ("no-dropout", "no dropout (dropout2d 0, head_dropout 0 instead of 0.1, 0.4)", ["dropout2d=0", "head_dropout=0"]),
     ("weight-decay", "weight decay 0.01 instead of 0.05", ["weight_decay=0.01"]),
     ("no-dropout-seed1", "no dropout, second seed", ["dropout2d=0", "head_dropout=0", "seed=1"]),
+    # Second seeds of the earlier rows.
+    ("label-smoothing-seed1", "label smoothing 0.1, second seed", ["label_smoothing=0.1", "seed=1"]),
+    ("weight-decay-seed1", "weight decay 0.01, second seed", ["weight_decay=0.01", "seed=1"]),
+    ("distill-seed1", "distillation from the 50-epoch CPU `s`, second seed", ["teacher={TEACHER_CPU50}", "seed=1"]),
+    ("mixup-seed1", "mixup, alpha 0.2, second seed", ["mixup=0.2", "seed=1"]),
+    ("ferplus-soft-seed1", "FER+ soft labels as training targets, second seed",
+     ["labels=ferplus_soft", f"ferplus={FERPLUS}", "seed=1"]),
+    ("erasing-seed1", "random erasing, p 0.5, second seed", ["erasing=0.5", "seed=1"]),
+    ("size-xs-seed1", "model resnet_swish_xs, second seed", ["model=resnet_swish_xs", "seed=1"]),
+    ("cutmix-seed1", "CutMix, alpha 1.0, second seed", ["cutmix=1.0", "seed=1"]),
+    ("sgd-seed1", "SGD + Nesterov, lr 0.1, wd 5e-4, second seed",
+     ["optimizer=sgd", "lr=0.1", "weight_decay=0.0005", "seed=1"]),
 ]
 BASELINES = ("base-seed0", "base-seed1")
 # Full 50-epoch runs of the default config, read beside the study (run folder, what it is).
@@ -68,6 +88,12 @@ def train(names: list[str]) -> int:
         if (run / "summary.json").is_file():
             print(f"{name}: done", flush=True)
             continue
+        overrides = [o.replace("{TEACHER_CPU50}", str(TEACHER_CPU50)) for o in overrides]
+        if any(str(TEACHER_CPU50) in o for o in overrides) and not TEACHER_CPU50.is_file():
+            TEACHER_CPU50.parent.mkdir(parents=True, exist_ok=True)
+            TEACHER_CPU50.write_bytes(subprocess.run(
+                ["git", "show", f"{TEACHER_CPU50_COMMIT}:src/ferkit/assets/default_model.pt"],
+                cwd=REPO, check=True, capture_output=True).stdout)
         resume = ["--resume"] if (run / "checkpoints" / "last.ckpt").is_file() else []
         cmd = [sys.executable, "-m", "ferkit", "train", "configs/default.yaml", f"data={FER2013}", *SCHEDULE,
                *overrides, f"name={name}", f"out_dir={OUT}", "progress=false", *resume]
@@ -142,12 +168,42 @@ def _tta_and_ensembles(rows: list[dict], members: set[str]) -> list[dict]:
     return out
 
 
-def table() -> dict:
+def _change_of(name: str) -> str:
+    """The change a row measures: its name without the seed (``mixup-seed1`` and ``mixup`` are one change)."""
+    return "base" if name in BASELINES else name.removesuffix("-seed1")
+
+
+def _by_change(rows: list[dict], ref: dict) -> list[dict]:
+    """Per change: the mean and spread (max - min) over its seeds, and the mean's Δ against the baselines'."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(_change_of(r["name"]), []).append(r)
+    out = []
+    for change, members in groups.items():
+        entry: dict = {"change": change, "label": members[0]["change"], "runs": [r["name"] for r in members],
+                       "seeds": len(members)}
+        for key in ("public_test", "private_test", "private_test_flip_tta", "private_test_dedup", "ece"):
+            values = [r[key] for r in members]
+            entry[key] = {"mean": round(statistics.mean(values), 5), "spread": round(max(values) - min(values), 5)}
+        if ref:
+            entry["delta_public"] = round(entry["public_test"]["mean"] - ref["public_test"]["mean"], 5)
+            entry["delta_private"] = round(entry["private_test"]["mean"] - ref["private_test"]["mean"], 5)
+        out.append(entry)
+    return out
+
+
+def table(previous: Path | None = None) -> dict:
+    """The study's JSON. A row whose run folder is gone (trained on an earlier machine) is taken from
+    ``previous``, the JSON this command wrote then, and marked ``recorded``; its figures are that run's."""
+    old = json.loads(previous.read_text()) if previous is not None and previous.is_file() else {}
+    old_rows = {r["name"]: r for r in old.get("rows", []) + old.get("full_schedule", [])}
     rows, missing = [], []
     for name, change, _ in ROWS:
         run = OUT / name
         if (run / "summary.json").is_file():
             rows.append(_row(name, change, run))
+        elif name in old_rows:
+            rows.append(dict(old_rows[name], change=change, recorded=True))
         else:
             missing.append(name)
     base = [r for r in rows if r["name"] in BASELINES]
@@ -160,11 +216,19 @@ def table() -> dict:
         for r in rows:
             r["delta_public"] = round(r["public_test"] - ref["public_test"]["mean"], 5)
             r["delta_private"] = round(r["private_test"] - ref["private_test"]["mean"], 5)
-    full = [_row(name, change, REPO / run) for name, run, change in FULL if (REPO / run / "summary.json").is_file()]
-    ensembles = _tta_and_ensembles([r for r in rows if r["name"] in BASELINES] + full, {r["name"] for r in full})
+    full = []
+    for name, run, change in FULL:
+        if (REPO / run / "summary.json").is_file():
+            full.append(_row(name, change, REPO / run))
+        elif name in old_rows:
+            full.append(dict(old_rows[name], change=change, recorded=True))
+    live = [r for r in [*base, *full] if not r.get("recorded")]
+    ensembles = _tta_and_ensembles(live, {r["name"] for r in full if not r.get("recorded")})
+    if any(r.get("recorded") for r in full):  # a member's model file is gone: keep the ensembles scored then
+        ensembles = old.get("ensembles_of_full_schedule", [])
     return {"schedule": SCHEDULE, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
-            "baseline": ref, "rows": rows, "missing": missing, "full_schedule": full,
-            "ensembles_of_full_schedule": ensembles}
+            "baseline": ref, "rows": rows, "by_change": _by_change(rows, ref), "missing": missing,
+            "full_schedule": full, "ensembles_of_full_schedule": ensembles}
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
@@ -191,6 +255,20 @@ def markdown(result: dict) -> str:
                      f"{_pct(full['private_test'])} | | {_pct(full['private_test_flip_tta'])} "
                      f"| {_pct(full.get('private_test_tencrop'))} "
                      f"| {_pct(full['private_test_dedup'])} | {_pct(full['ece'])} | | {full['wall_min']} |")
+    by_change = [c for c in result.get("by_change", []) if c["seeds"] > 1]
+    if by_change:
+        lines += ["", "The changes run on two seeds: mean over the seeds, and in brackets the spread (max - min), "
+                  "in points; Δ is the mean's:", "",
+                  "| change | runs | PublicTest % | Δ | PrivateTest % | Δ | flip TTA % | dedup % | ECE % |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for c in by_change:
+            def cell(key: str) -> str:
+                return f"{_pct(c[key]['mean'])} ({100 * c[key]['spread']:.2f})"
+            label = "baseline: the default recipe, 10 epochs" if c["change"] == "base" else c["label"]
+            lines.append(f"| {label} | {', '.join(f'`{n}`' for n in c['runs'])} | {cell('public_test')} "
+                         f"| {_pct(c.get('delta_public'), True)} | {cell('private_test')} "
+                         f"| {_pct(c.get('delta_private'), True)} | {cell('private_test_flip_tta')} "
+                         f"| {cell('private_test_dedup')} | {cell('ece')} |")
     ensembles = result.get("ensembles_of_full_schedule")
     if ensembles:
         lines += ["", "Ensembles of the full-schedule models (calibrated probabilities averaged), PrivateTest % "
@@ -205,6 +283,9 @@ def markdown(result: dict) -> str:
         notes.append(f"Δ is against the mean of {ref['private_test']['n']} baseline seed(s); the baselines' spread "
                      f"(max - min) is {_pct(ref['public_test']['spread'])} points on PublicTest and "
                      f"{_pct(ref['private_test']['spread'])} on PrivateTest: a smaller Δ is noise.")
+    if any(r.get("recorded") for r in [*result["rows"], *result["full_schedule"]]):
+        notes.append("Rows whose run folder is no longer on the machine that wrote this table are taken from the "
+                     "JSON this command wrote when they were trained (`--previous`).")
     if result["missing"]:
         notes.append(f"Not run yet: {', '.join(result['missing'])}.")
     return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "") + "\n"
@@ -229,11 +310,14 @@ def main() -> int:
     t.add_argument("rows", nargs="*")
     tb = sub.add_parser("table")
     tb.add_argument("--markdown", metavar="FILE", help="also write the markdown table to FILE")
+    tb.add_argument("--previous", metavar="JSON", type=Path, default=REPO / "docs" / "bench" / "accuracy_study.json",
+                    help="the table's last JSON: rows whose run folder is gone are taken from it "
+                         "(default: %(default)s)")
     args = parser.parse_args()
     if args.cmd == "train":
         OUT.mkdir(parents=True, exist_ok=True)
         return train(args.rows)
-    result = table()
+    result = table(args.previous)
     print(json.dumps(result, indent=2))
     if args.markdown:
         _write_table(Path(args.markdown), markdown(result))
