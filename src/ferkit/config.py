@@ -56,6 +56,10 @@ class TrainConfig:
     # computed once before training and stand for every augmented view of it, which makes large teachers
     # affordable on a CPU
     distill_mode: str = "online"
+    # offline distillation from teacher outputs computed elsewhere: a file as the offline mode writes into its
+    # run folder (teacher_probs.pt) or bench/teacher_outputs.py writes, so the teachers need not be at hand
+    # (a lent GPU gets the 1 MB of outputs of an ensemble instead of its checkpoints)
+    teacher_outputs: str = ""
     # augmentation, per batch on tensors
     flip: bool = True
     shift: float = 0.1  # fraction of the side
@@ -124,6 +128,10 @@ class TrainConfig:
             (self.distill_mode in ("online", "offline"), "distill_mode must be online or offline"),
             (self.distill_mode == "online" or (self.mixup == 0 and self.cutmix == 0),
              "distill_mode=offline cannot be combined with mixup or cutmix (the cached teacher outputs are per face)"),
+            (not (self.teacher_outputs and self.teacher),
+             "teacher and teacher_outputs are two sources of the same targets: give one"),
+            (not self.teacher_outputs or (self.mixup == 0 and self.cutmix == 0),
+             "teacher_outputs cannot be combined with mixup or cutmix (the teacher outputs are per face)"),
             (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),
         ]
         for ok, message in checks:
@@ -133,6 +141,8 @@ class TrainConfig:
         for path in self.teacher_paths():
             if not Path(path).is_file():
                 raise ConfigError(f"teacher: {path}: no such checkpoint file")
+        if self.teacher_outputs and not Path(self.teacher_outputs).is_file():
+            raise ConfigError(f"teacher_outputs: {self.teacher_outputs}: no such file")
         if self.init and not Path(self.init_path()).is_file():
             raise ConfigError(f"init: {self.init_path()}: no such checkpoint file")
         from ferkit.models import list_models

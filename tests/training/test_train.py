@@ -112,6 +112,36 @@ def test_offline_distillation_trains_from_cached_teacher_outputs(fer2013_csv, tm
     assert len(calls) == 2
     with pytest.raises(ConfigError, match="distill_mode=offline cannot be combined with mixup or cutmix"):
         load_config(SMOKE, [f"data={fer2013_csv}", "teacher=default", "distill_mode=offline", "mixup=0.2"])
+
+
+def test_training_against_teacher_outputs_made_elsewhere(fer2013_csv, tmp_path):
+    # bench/teacher_outputs.py writes the file where the teachers are; the run needs only the file.
+    config = load_config(SMOKE, [*TINY, "teacher=default", f"data={fer2013_csv}"])
+    faces = FaceDataModule(load_training_data(config), config).train_data.faces
+    outputs = tmp_path / "teachers.pt"
+    probs = module_mod.save_teacher_outputs(config, faces, outputs)
+    assert probs.shape == (len(faces), 7) and torch.allclose(probs.sum(1), torch.ones(len(faces)), atol=1e-5)
+
+    run = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", f"teacher_outputs={outputs}", f"data={fer2013_csv}",
+                              f"out_dir={tmp_path}"])
+    result = train(run)
+    assert read_history(result.run_dir)[0]["train/distill_loss"] > 0
+    assert yaml.safe_load((result.run_dir / "config.yaml").read_text())["teacher_outputs"] == str(outputs)
+
+    # Refused in one line, before any run folder: other faces, another temperature, not such a file.
+    with pytest.raises(ConfigError, match=r"outputs for 384 other faces than this run's 200 training faces"):
+        train(dataclasses.replace(run, train_limit=200, name="other-faces"))
+    with pytest.raises(ConfigError, match=r"made at distill_temperature=2.0, this run uses 4.0"):
+        train(dataclasses.replace(run, distill_temperature=4.0, name="warmer"))
+    with pytest.raises(ConfigError, match=r"not a file of teacher outputs"):
+        train(dataclasses.replace(run, teacher_outputs=str(result.model_path), name="a-checkpoint"))
+    assert not (tmp_path / "other-faces").exists() and not (tmp_path / "warmer").exists()
+    with pytest.raises(ConfigError, match="teacher and teacher_outputs are two sources of the same targets"):
+        load_config(SMOKE, [f"data={fer2013_csv}", "teacher=default", f"teacher_outputs={outputs}"])
+    with pytest.raises(ConfigError, match="teacher_outputs cannot be combined with mixup or cutmix"):
+        load_config(SMOKE, [f"data={fer2013_csv}", f"teacher_outputs={outputs}", "cutmix=1"])
+    with pytest.raises(ConfigError, match="teacher_outputs: .*nope.pt: no such file"):
+        load_config(SMOKE, [f"data={fer2013_csv}", f"teacher_outputs={tmp_path / 'nope.pt'}"])
     with pytest.raises(ConfigError, match="distill_mode must be online or offline"):
         load_config(SMOKE, [f"data={fer2013_csv}", "distill_mode=cached"])
 

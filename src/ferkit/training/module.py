@@ -232,6 +232,49 @@ def _teacher_cache_key(config: TrainConfig, faces: np.ndarray) -> dict:
             "faces_sha1": hashlib.sha1(np.ascontiguousarray(faces).data).hexdigest()}
 
 
+def save_teacher_outputs(config: TrainConfig, faces: np.ndarray, path: str | Path,
+                         device: torch.device | str = "cpu") -> torch.Tensor:
+    """Compute the teachers' probabilities on ``faces`` and write them where ``teacher_outputs=`` reads them."""
+    probs = offline_teacher_probs(config, faces, device)
+    _write_teacher_outputs(Path(path), _teacher_cache_key(config, faces), probs)
+    return probs
+
+
+def _write_teacher_outputs(path: Path, key: dict, probs: torch.Tensor) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    torch.save({"key": key, "probs": probs}, partial)
+    partial.replace(path)  # atomic: a reader (another rank) never sees half a file
+
+
+def load_teacher_outputs(path: str | Path, faces: np.ndarray, temperature: float) -> torch.Tensor:
+    """The teacher probabilities of a ``teacher_outputs=`` file, checked against this run's training faces.
+
+    Raises ConfigError in one line when the file is not such a file, was made on other faces (another
+    dataset, split or ``train_limit``) or at another ``distill_temperature``.
+    """
+    import hashlib
+
+    from ferkit.config import ConfigError
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ConfigError(f"teacher_outputs: {path}: not a file of teacher outputs ({type(err).__name__})") from None
+    key = saved.get("key") if isinstance(saved, dict) else None
+    probs = saved.get("probs") if isinstance(saved, dict) else None
+    if not isinstance(key, dict) or not isinstance(probs, torch.Tensor) or probs.ndim != 2:
+        raise ConfigError(f"teacher_outputs: {path}: not a file of teacher outputs (written by an offline "
+                          "distillation run as teacher_probs.pt, or by bench/teacher_outputs.py)")
+    if probs.shape != (len(faces), NUM_CLASSES) or \
+            key.get("faces_sha1") != hashlib.sha1(np.ascontiguousarray(faces).data).hexdigest():
+        raise ConfigError(f"teacher_outputs: {path} holds outputs for {len(probs)} other faces than this run's "
+                          f"{len(faces)} training faces (another dataset, split or train_limit)")
+    if key.get("temperature") != float(temperature):
+        raise ConfigError(f"teacher_outputs: {path} was made at distill_temperature={key.get('temperature')}, "
+                          f"this run uses {temperature}")
+    return probs.float()
+
+
 def _read_teacher_cache(path: Path, key: dict) -> torch.Tensor | None:
     """The cached probabilities when ``path`` holds them for exactly ``key``; None otherwise."""
     try:
@@ -292,6 +335,8 @@ class FaceDataModule(L.LightningDataModule):
         self.train_data, self.val_data = train, val
         self.soft = config.labels == "ferplus_soft" and train.soft_labels is not None
         self.teacher_probs: torch.Tensor | None = None  # distill_mode=offline: set by prepare_teachers()
+        if config.teacher_outputs:  # computed elsewhere: checked against these faces now, before any run folder
+            self.teacher_probs = load_teacher_outputs(config.teacher_outputs, train.faces, config.distill_temperature)
         # distill_mode=offline: the run folder keeps the teachers' outputs, so that a resumed run (or another
         # rank) reads them instead of paying for the teachers' pass again. Set by train().
         self.cache_dir: Path | None = None
@@ -323,9 +368,7 @@ class FaceDataModule(L.LightningDataModule):
         if probs is None:
             probs = offline_teacher_probs(self.config, faces, device)
             if path is not None:
-                partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-                torch.save({"key": key, "probs": probs}, partial)
-                partial.replace(path)  # atomic: a reader never sees half a file
+                _write_teacher_outputs(path, key, probs)
         self.teacher_probs = probs
 
     def steps_per_epoch(self, world_size: int = 1) -> int:

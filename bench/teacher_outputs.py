@@ -1,0 +1,66 @@
+"""Write the teachers' probabilities on a dataset's training faces, for ``ferkit train ... teacher_outputs=FILE``.
+
+Offline distillation needs the teachers only for one pass over the training faces. This runs that pass
+where the teachers are (large ones take minutes per model on a CPU: ``l`` classifies about 32 faces/s on
+2 cores) and writes a small file (28,709 x 7 floats, under 1 MB for FER2013) that a run elsewhere (a lent
+GPU, which is carried the data but not four 23 MB teachers) trains against:
+
+    python bench/teacher_outputs.py --teacher a.pt,b.pt --data fer2013.csv.gz --out carry/teachers.pt
+    ferkit train configs/s_gpu80_teachers.yaml data=carry/fer2013_trainval.npz.xz teacher_outputs=carry/teachers.pt
+
+The file records the teachers' SHA-256, the temperature and a checksum of the faces; a run refuses it on
+other faces (another dataset, split, ``train_limit``) or another ``distill_temperature``. The faces are
+the training split exactly as ``ferkit train`` loads it from ``--data`` (a CSV and the packed file of
+the same CSV give the same faces). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", required=True, help="ferkit checkpoint(s), comma-separated (averaged)")
+    parser.add_argument("--data", required=True, help="the dataset the student trains on")
+    parser.add_argument("--out", required=True, help="the file to write")
+    parser.add_argument("--temperature", type=float, default=2.0, help="the student's distill_temperature")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="training settings that change the faces, e.g. train_limit=512")
+    args = parser.parse_args()
+
+    import torch
+
+    from ferkit.config import load_config
+    from ferkit.errors import FerkitError
+    from ferkit.training.module import FaceDataModule, save_teacher_outputs
+    from ferkit.training.run import load_training_data
+
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    try:
+        config = load_config(None, [f"data={args.data}", f"teacher={args.teacher}",
+                                    f"distill_temperature={args.temperature}", *args.overrides])
+        faces = FaceDataModule(load_training_data(config), config).train_data.faces
+        probs = save_teacher_outputs(config, faces, args.out,
+                                     "cuda" if torch.cuda.is_available() else "cpu")
+    except FerkitError as err:
+        sys.exit(f"error: {err}")
+    print(json.dumps({"bench": "teacher_outputs", "teachers": args.teacher.split(","), "data": args.data,
+                      "faces": len(faces), "temperature": args.temperature, "out": args.out,
+                      "mean_top_probability": round(float(probs.max(1).values.mean()), 4),
+                      "threads": args.threads, "wall_s": round(time.time() - started, 1)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
