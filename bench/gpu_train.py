@@ -1,7 +1,7 @@
 """Train on a lent GPU inside a fixed time budget, then pack the results to carry back.
 
 Every model is a plain ``ferkit train`` run (so every figure comes from a run folder), bf16-mixed
-and channels_last. Three plans:
+and channels_last. Four plans:
 
 ``--plan ensemble`` (default)
     1. ``bench/train_throughput.py`` on the GPU: images/s of every size, fp32 vs bf16.
@@ -15,6 +15,12 @@ and channels_last. Three plans:
     ``configs/s_gpu80_nodrop.yaml`` (s without dropout, ``--epochs-s``) on seeds 0 and 1, and
     resnet_swish_l on seeds 2 and 3 (``--epochs-l``), side by side, each process on a quarter of the CPU
     cores.
+``--plan teachers``
+    ``configs/s_gpu80_teachers.yaml`` (s from scratch distilled from the two 80-epoch ``l``, through the
+    teachers' outputs in ``--teacher-outputs``, made here by ``bench/teacher_outputs.py`` and carried
+    beside the data) on seeds 0 and 1 and with ``distill_weight=0.8``, and plain ``configs/s_gpu80.yaml``
+    on seed 1 as the control (the shipped model's starting point is its seed 0), ``--epochs-s`` each, side
+    by side, a quarter of the CPU cores each.
 
 Data: FER2013 train and val only, packed on this machine by
 ``ferkit data pack fer2013.csv.gz carry/fer2013_trainval.npz.xz --splits train,val``; the test
@@ -77,10 +83,13 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="folder for the parts to carry back")
     parser.add_argument("--budget", type=float, default=500, help="seconds for all of it")
     parser.add_argument("--work", default="gpu-work", help="folder for the run folders, relative to the repo root")
-    parser.add_argument("--plan", choices=["ensemble", "long", "nodrop"], default="ensemble",
+    parser.add_argument("--plan", choices=["ensemble", "long", "nodrop", "teachers"], default="ensemble",
                         help="ensemble: two large models then students distilled from them; "
                              "long: one large model and s, s_fast from scratch on longer schedules; "
-                             "nodrop: s without dropout on two seeds beside two more large models")
+                             "nodrop: s without dropout on two seeds beside two more large models; "
+                             "teachers: s distilled from carried teacher outputs, beside a plain s")
+    parser.add_argument("--teacher-outputs", default="carry/teachers_l80x2.pt",
+                        help="plan teachers: the file bench/teacher_outputs.py wrote")
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--epochs-l", type=int, default=80, help="plan long: the large model's epochs")
     parser.add_argument("--epochs-s", type=int, default=120, help="plan long: the small models' epochs")
@@ -101,6 +110,8 @@ def main() -> None:
         long_runs(args, runs, logs, begin, report)
     elif args.plan == "nodrop":
         nodrop_runs(args, runs, logs, begin, report)
+    elif args.plan == "teachers":
+        teacher_runs(args, runs, logs, begin, report)
     else:
         ensemble_then_students(args, out, runs, logs, begin, report)
     pack(work, out)
@@ -130,6 +141,22 @@ def nodrop_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> Non
                                           "early_stopping_patience=25", threads], runs, args.data, logs, left,
                     args.extra) for seed in (2, 3)]
     report["nodrop"] = wait(procs)
+
+
+def teacher_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """s from scratch against carried teacher outputs (two seeds, two weights) beside a plain s."""
+    if not Path(args.teacher_outputs).is_file():
+        sys.exit(f"--teacher-outputs {args.teacher_outputs}: no such file (make it with bench/teacher_outputs.py)")
+    left = args.budget - (time.time() - begin) - 30
+    common = [f"epochs={args.epochs_s}", f"threads={max(1, (os.cpu_count() or 4) // 4)}"]
+    outputs = f"teacher_outputs={args.teacher_outputs}"
+    plan = [("gpu-s-teachers-seed0", "configs/s_gpu80_teachers.yaml", [outputs, "seed=0"]),
+            ("gpu-s-teachers-seed1", "configs/s_gpu80_teachers.yaml", [outputs, "seed=1"]),
+            ("gpu-s-teachers-w08-seed0", "configs/s_gpu80_teachers.yaml", [outputs, "seed=0", "distill_weight=0.8"]),
+            ("gpu-s-plain-seed1", "configs/s_gpu80.yaml", ["seed=1"])]
+    procs = [start(name, [*common, *overrides], runs, args.data, logs, left, args.extra, config=config)
+             for name, config, overrides in plan]
+    report["teachers"] = wait(procs)
 
 
 def ensemble_then_students(args, out: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:
