@@ -221,15 +221,18 @@ def offline_teacher_probs(config: TrainConfig, faces: np.ndarray, device: torch.
 TEACHER_CACHE = "teacher_probs.pt"
 
 
-def _teacher_cache_key(config: TrainConfig, faces: np.ndarray) -> dict:
-    """What the cached probabilities depend on: the teachers' bytes, the temperature and the faces."""
+def _faces_sha1(faces: np.ndarray) -> str:
     import hashlib
 
+    return hashlib.sha1(np.ascontiguousarray(faces).data).hexdigest()
+
+
+def _teacher_cache_key(config: TrainConfig, faces: np.ndarray) -> dict:
+    """What the cached probabilities depend on: the teachers' bytes, the temperature and the faces."""
     from ferkit.evaluation.report import file_sha256
 
     return {"teachers": [file_sha256(p) for p in config.teacher_paths()],
-            "temperature": float(config.distill_temperature), "faces": len(faces),
-            "faces_sha1": hashlib.sha1(np.ascontiguousarray(faces).data).hexdigest()}
+            "temperature": float(config.distill_temperature), "faces": len(faces), "faces_sha1": _faces_sha1(faces)}
 
 
 def save_teacher_outputs(config: TrainConfig, faces: np.ndarray, path: str | Path,
@@ -246,14 +249,8 @@ def _write_teacher_outputs(path: Path, key: dict, probs: torch.Tensor) -> None:
     partial.replace(path)  # atomic: a reader (another rank) never sees half a file
 
 
-def load_teacher_outputs(path: str | Path, faces: np.ndarray, temperature: float) -> torch.Tensor:
-    """The teacher probabilities of a ``teacher_outputs=`` file, checked against this run's training faces.
-
-    Raises ConfigError in one line when the file is not such a file, was made on other faces (another
-    dataset, split or ``train_limit``) or at another ``distill_temperature``.
-    """
-    import hashlib
-
+def _read_teacher_outputs(path: str | Path) -> tuple[dict, torch.Tensor]:
+    """The key and the (N, C) probabilities of a teacher-outputs file; ConfigError when it is not one."""
     from ferkit.config import ConfigError
 
     try:
@@ -262,29 +259,39 @@ def load_teacher_outputs(path: str | Path, faces: np.ndarray, temperature: float
         raise ConfigError(f"teacher_outputs: {path}: not a file of teacher outputs ({type(err).__name__})") from None
     key = saved.get("key") if isinstance(saved, dict) else None
     probs = saved.get("probs") if isinstance(saved, dict) else None
-    if not isinstance(key, dict) or not isinstance(probs, torch.Tensor) or probs.ndim != 2:
+    if not isinstance(key, dict) or not isinstance(probs, torch.Tensor) or probs.shape[1:] != (NUM_CLASSES,):
         raise ConfigError(f"teacher_outputs: {path}: not a file of teacher outputs (written by an offline "
                           "distillation run as teacher_probs.pt, or by bench/teacher_outputs.py)")
-    if probs.shape != (len(faces), NUM_CLASSES) or \
-            key.get("faces_sha1") != hashlib.sha1(np.ascontiguousarray(faces).data).hexdigest():
+    return key, probs.float()
+
+
+def load_teacher_outputs(path: str | Path, faces: np.ndarray, temperature: float) -> torch.Tensor:
+    """The teacher probabilities of a ``teacher_outputs=`` file, checked against this run's training faces.
+
+    Raises ConfigError in one line when the file is not such a file, was made on other faces (another
+    dataset, split or ``train_limit``) or at another ``distill_temperature``.
+    """
+    from ferkit.config import ConfigError
+
+    key, probs = _read_teacher_outputs(path)
+    if len(probs) != len(faces) or key.get("faces_sha1") != _faces_sha1(faces):
         raise ConfigError(f"teacher_outputs: {path} holds outputs for {len(probs)} other faces than this run's "
                           f"{len(faces)} training faces (another dataset, split or train_limit)")
     if key.get("temperature") != float(temperature):
         raise ConfigError(f"teacher_outputs: {path} was made at distill_temperature={key.get('temperature')}, "
                           f"this run uses {temperature}")
-    return probs.float()
+    return probs
 
 
 def _read_teacher_cache(path: Path, key: dict) -> torch.Tensor | None:
     """The cached probabilities when ``path`` holds them for exactly ``key``; None otherwise."""
+    from ferkit.config import ConfigError
+
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        saved_key, probs = _read_teacher_outputs(path)
+    except ConfigError:
         return None
-    if not isinstance(saved, dict) or saved.get("key") != key:
-        return None
-    probs = saved.get("probs")
-    return probs if isinstance(probs, torch.Tensor) and probs.shape == (key["faces"], NUM_CLASSES) else None
+    return probs if saved_key == key and len(probs) == key["faces"] else None
 
 
 class _Faces(Dataset):
