@@ -18,7 +18,7 @@ and channels_last. Four plans:
 ``--plan teachers``
     ``configs/s_gpu80_teachers.yaml`` (s from scratch distilled from the two 80-epoch ``l``, through the
     teachers' outputs in ``--teacher-outputs``, made here by ``bench/teacher_outputs.py`` and carried
-    beside the data) on seeds 0 and 1 and with ``distill_weight=0.8``, and plain ``configs/s_gpu80.yaml``
+    beside the data) on seeds 0 and 1 and with ``distill_temperature=4``, and plain ``configs/s_gpu80.yaml``
     on seed 1 as the control (the shipped model's starting point is its seed 0), ``--epochs-s`` each, side
     by side, a quarter of the CPU cores each.
 
@@ -144,7 +144,7 @@ def nodrop_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> Non
 
 
 def teacher_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
-    """s from scratch against carried teacher outputs (two seeds, two weights) beside a plain s."""
+    """s from scratch against carried teacher outputs (two seeds, two temperatures) beside a plain s."""
     if not Path(args.teacher_outputs).is_file():
         sys.exit(f"--teacher-outputs {args.teacher_outputs}: no such file (make it with bench/teacher_outputs.py)")
     left = args.budget - (time.time() - begin) - 30
@@ -152,7 +152,7 @@ def teacher_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> No
     outputs = f"teacher_outputs={args.teacher_outputs}"
     plan = [("gpu-s-teachers-seed0", "configs/s_gpu80_teachers.yaml", [outputs, "seed=0"]),
             ("gpu-s-teachers-seed1", "configs/s_gpu80_teachers.yaml", [outputs, "seed=1"]),
-            ("gpu-s-teachers-w08-seed0", "configs/s_gpu80_teachers.yaml", [outputs, "seed=0", "distill_weight=0.8"]),
+            ("gpu-s-teachers-t4-seed0", "configs/s_gpu80_teachers.yaml", [outputs, "seed=0", "distill_temperature=4"]),
             ("gpu-s-plain-seed1", "configs/s_gpu80.yaml", ["seed=1"])]
     procs = [start(name, [*common, *overrides], runs, args.data, logs, left, args.extra, config=config)
              for name, config, overrides in plan]

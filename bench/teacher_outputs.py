@@ -9,7 +9,8 @@ GPU, which is carried the data but not four 23 MB teachers) trains against:
     ferkit train configs/s_gpu80_teachers.yaml data=carry/fer2013_trainval.npz.xz teacher_outputs=carry/teachers.pt
 
 The file records the teachers' SHA-256, the temperature and a checksum of the faces; a run refuses it on
-other faces (another dataset, split, ``train_limit``) or another ``distill_temperature``. The faces are
+other faces (another dataset, split, ``train_limit``), and re-tempers it exactly for another
+``distill_temperature`` (softmax(z/T) is proportional to softmax(z/T0) ** (T0/T)). The faces are
 the training split exactly as ``ferkit train`` loads it from ``--data`` (a CSV and the packed file of
 the same CSV give the same faces). Prints JSON.
 """

@@ -128,14 +128,18 @@ def test_training_against_teacher_outputs_made_elsewhere(fer2013_csv, tmp_path):
     assert read_history(result.run_dir)[0]["train/distill_loss"] > 0
     assert yaml.safe_load((result.run_dir / "config.yaml").read_text())["teacher_outputs"] == str(outputs)
 
-    # Refused in one line, before any run folder: other faces, another temperature, not such a file.
+    # Made at T=2, read at T=4: re-tempered to exactly what the teacher gives at T=4.
+    warmer = module_mod.load_teacher_outputs(outputs, faces, 4.0)
+    assert torch.allclose(warmer, module_mod.offline_teacher_probs(dataclasses.replace(config, distill_temperature=4.0),
+                                                                   faces), atol=1e-5)
+    assert warmer.max(1).values.mean() < probs.max(1).values.mean()
+
+    # Refused in one line, before any run folder: other faces, not such a file.
     with pytest.raises(ConfigError, match=r"outputs for 384 other faces than this run's 200 training faces"):
         train(dataclasses.replace(run, train_limit=200, name="other-faces"))
-    with pytest.raises(ConfigError, match=r"made at distill_temperature=2.0, this run uses 4.0"):
-        train(dataclasses.replace(run, distill_temperature=4.0, name="warmer"))
     with pytest.raises(ConfigError, match=r"not a file of teacher outputs"):
         train(dataclasses.replace(run, teacher_outputs=str(result.model_path), name="a-checkpoint"))
-    assert not (tmp_path / "other-faces").exists() and not (tmp_path / "warmer").exists()
+    assert not (tmp_path / "other-faces").exists() and not (tmp_path / "a-checkpoint").exists()
     with pytest.raises(ConfigError, match="teacher and teacher_outputs are two sources of the same targets"):
         load_config(SMOKE, [f"data={fer2013_csv}", "teacher=default", f"teacher_outputs={outputs}"])
     with pytest.raises(ConfigError, match="teacher_outputs cannot be combined with mixup or cutmix"):

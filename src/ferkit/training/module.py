@@ -266,10 +266,13 @@ def _read_teacher_outputs(path: str | Path) -> tuple[dict, torch.Tensor]:
 
 
 def load_teacher_outputs(path: str | Path, faces: np.ndarray, temperature: float) -> torch.Tensor:
-    """The teacher probabilities of a ``teacher_outputs=`` file, checked against this run's training faces.
+    """The teacher probabilities of a ``teacher_outputs=`` file at ``temperature``, checked against this run's
+    training faces.
 
-    Raises ConfigError in one line when the file is not such a file, was made on other faces (another
-    dataset, split or ``train_limit``) or at another ``distill_temperature``.
+    A file made at another temperature T0 serves any T: softmax(z / T) is proportional to
+    softmax(z / T0) ** (T0 / T), so the probabilities are re-tempered exactly (up to float rounding).
+    Raises ConfigError in one line when the file is not such a file or was made on other faces (another
+    dataset, split or ``train_limit``).
     """
     from ferkit.config import ConfigError
 
@@ -277,9 +280,11 @@ def load_teacher_outputs(path: str | Path, faces: np.ndarray, temperature: float
     if len(probs) != len(faces) or key.get("faces_sha1") != _faces_sha1(faces):
         raise ConfigError(f"teacher_outputs: {path} holds outputs for {len(probs)} other faces than this run's "
                           f"{len(faces)} training faces (another dataset, split or train_limit)")
-    if key.get("temperature") != float(temperature):
-        raise ConfigError(f"teacher_outputs: {path} was made at distill_temperature={key.get('temperature')}, "
-                          f"this run uses {temperature}")
+    made_at = key.get("temperature")
+    if not isinstance(made_at, (int, float)) or not made_at > 0:
+        raise ConfigError(f"teacher_outputs: {path}: not a file of teacher outputs (no temperature recorded)")
+    if made_at != temperature:
+        probs = (probs.double().clamp_min(1e-300).log() * (made_at / temperature)).softmax(1).float()
     return probs
 
 
