@@ -12,7 +12,11 @@ The file records the teachers' SHA-256, the temperature and a checksum of the fa
 other faces (another dataset, split, ``train_limit``), and re-tempers it exactly for another
 ``distill_temperature`` (softmax(z/T) is proportional to softmax(z/T0) ** (T0/T)). The faces are
 the training split exactly as ``ferkit train`` loads it from ``--data`` (a CSV and the packed file of
-the same CSV give the same faces). Prints JSON.
+the same CSV give the same faces). Prints JSON, with how far the outputs go beyond the labels: how often
+their top class is the label, and their mean top probability. ``--inspect FILE`` prints the same for a
+file written before, without the teachers:
+
+    python bench/teacher_outputs.py --inspect carry/teachers.pt --data fer2013.csv.gz
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher", required=True, help="ferkit checkpoint(s), comma-separated (averaged)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--teacher", help="ferkit checkpoint(s), comma-separated (averaged)")
+    what.add_argument("--inspect", metavar="FILE", help="a file written before: its figures only")
     parser.add_argument("--data", required=True, help="the dataset the student trains on")
-    parser.add_argument("--out", required=True, help="the file to write")
+    parser.add_argument("--out", help="the file to write (with --teacher)")
     parser.add_argument("--temperature", type=float, default=2.0, help="the student's distill_temperature")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("overrides", nargs="*", metavar="key=value",
@@ -46,20 +52,31 @@ def main() -> int:
     from ferkit.training.module import FaceDataModule, save_teacher_outputs
     from ferkit.training.run import load_training_data
 
+    if args.teacher and not args.out:
+        parser.error("--teacher needs --out")
     torch.set_num_threads(args.threads)
     started = time.time()
     try:
-        config = load_config(None, [f"data={args.data}", f"teacher={args.teacher}",
-                                    f"distill_temperature={args.temperature}", *args.overrides])
-        faces = FaceDataModule(load_training_data(config), config).train_data.faces
-        probs = save_teacher_outputs(config, faces, args.out,
-                                     "cuda" if torch.cuda.is_available() else "cpu")
+        source = [f"teacher={args.teacher}"] if args.teacher else [f"teacher_outputs={args.inspect}"]
+        config = load_config(None, [f"data={args.data}", *source, f"distill_temperature={args.temperature}",
+                                    *args.overrides])
+        train = FaceDataModule(load_training_data(config), config)
+        if args.inspect:
+            probs = train.teacher_probs  # read and checked against the faces by the data module
+        else:
+            probs = save_teacher_outputs(config, train.train_data.faces, args.out,
+                                         "cuda" if torch.cuda.is_available() else "cpu")
     except FerkitError as err:
         sys.exit(f"error: {err}")
-    print(json.dumps({"bench": "teacher_outputs", "teachers": args.teacher.split(","), "data": args.data,
-                      "faces": len(faces), "temperature": args.temperature, "out": args.out,
-                      "mean_top_probability": round(float(probs.max(1).values.mean()), 4),
-                      "threads": args.threads, "wall_s": round(time.time() - started, 1)}, indent=2))
+    labels = torch.as_tensor(train.train_data.labels)
+    report = {"bench": "teacher_outputs", "data": args.data, "faces": len(probs), "temperature": args.temperature}
+    report |= {"teachers": args.teacher.split(","), "out": args.out} if args.teacher else {"file": args.inspect}
+    report |= {
+        "top_class_is_label": round(float((probs.argmax(1) == labels).double().mean()), 4),
+        "mean_top_probability": round(float(probs.max(1).values.mean()), 4),
+        "mean_label_probability": round(float(probs[torch.arange(len(probs)), labels].mean()), 4),
+        "threads": args.threads, "wall_s": round(time.time() - started, 1)}
+    print(json.dumps(report, indent=2))
     return 0
 
 
