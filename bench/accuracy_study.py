@@ -283,6 +283,10 @@ def markdown(result: dict) -> str:
         notes.append(f"Δ is against the mean of {ref['private_test']['n']} baseline seed(s); the baselines' spread "
                      f"(max - min) is {_pct(ref['public_test']['spread'])} points on PublicTest and "
                      f"{_pct(ref['private_test']['spread'])} on PrivateTest: a smaller Δ is noise.")
+        if by_change:
+            worst = {k: max(c[k]["spread"] for c in by_change) for k in ("public_test", "private_test")}
+            notes[-1] += (f" Two seeds of one change differ by up to {_pct(worst['public_test'])} points on PublicTest "
+                          f"and {_pct(worst['private_test'])} on PrivateTest: a one-seed Δ below that is not an effect.")
     if any(r.get("recorded") for r in [*result["rows"], *result["full_schedule"]]):
         notes.append("Rows whose run folder is no longer on the machine that wrote this table are taken from the "
                      "JSON this command wrote when they were trained (`--previous`).")
