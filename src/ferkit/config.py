@@ -88,6 +88,9 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self) -> TrainConfig:
+        # teacher outputs fixed per training face, which a mixed batch's faces no longer are
+        per_face = "teacher_outputs" if self.teacher_outputs else \
+            "distill_mode=offline" if self.distill_mode == "offline" else ""
         checks = [
             (self.labels in ("fer2013", "ferplus", "ferplus_soft"), "labels must be fer2013, ferplus or ferplus_soft"),
             (self.labels == "fer2013" or bool(self.ferplus), "labels=ferplus* needs ferplus=PATH to fer2013new.csv"),
@@ -126,12 +129,10 @@ class TrainConfig:
             (0 <= self.distill_weight <= 1, "distill_weight must be in [0, 1]"),
             (0 < self.distill_temperature < math.inf, "distill_temperature must be a number > 0"),
             (self.distill_mode in ("online", "offline"), "distill_mode must be online or offline"),
-            (self.distill_mode == "online" or (self.mixup == 0 and self.cutmix == 0),
-             "distill_mode=offline cannot be combined with mixup or cutmix (the cached teacher outputs are per face)"),
             (not (self.teacher_outputs and self.teacher),
              "teacher and teacher_outputs are two sources of the same targets: give one"),
-            (not self.teacher_outputs or (self.mixup == 0 and self.cutmix == 0),
-             "teacher_outputs cannot be combined with mixup or cutmix (the teacher outputs are per face)"),
+            (not per_face or (self.mixup == 0 and self.cutmix == 0),
+             f"{per_face} cannot be combined with mixup or cutmix (the teacher outputs are per face)"),
             (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),
         ]
         for ok, message in checks:
