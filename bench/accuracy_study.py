@@ -173,6 +173,10 @@ def _change_of(name: str) -> str:
     return "base" if name in BASELINES else name.removesuffix("-seed1")
 
 
+def _mean_spread(values: list[float]) -> dict:
+    return {"mean": round(statistics.mean(values), 5), "spread": round(max(values) - min(values), 5)}
+
+
 def _by_change(rows: list[dict], ref: dict) -> list[dict]:
     """Per change: the mean and spread (max - min) over its seeds, and the mean's Δ against the baselines'."""
     groups: dict[str, list[dict]] = {}
@@ -183,8 +187,7 @@ def _by_change(rows: list[dict], ref: dict) -> list[dict]:
         entry: dict = {"change": change, "label": members[0]["change"], "runs": [r["name"] for r in members],
                        "seeds": len(members)}
         for key in ("public_test", "private_test", "private_test_flip_tta", "private_test_dedup", "ece"):
-            values = [r[key] for r in members]
-            entry[key] = {"mean": round(statistics.mean(values), 5), "spread": round(max(values) - min(values), 5)}
+            entry[key] = _mean_spread([r[key] for r in members])
         if ref:
             entry["delta_public"] = round(entry["public_test"]["mean"] - ref["public_test"]["mean"], 5)
             entry["delta_private"] = round(entry["private_test"]["mean"] - ref["private_test"]["mean"], 5)
@@ -197,31 +200,28 @@ def table(previous: Path | None = None) -> dict:
     ``previous``, the JSON this command wrote then, and marked ``recorded``; its figures are that run's."""
     old = json.loads(previous.read_text()) if previous is not None and previous.is_file() else {}
     old_rows = {r["name"]: r for r in old.get("rows", []) + old.get("full_schedule", [])}
+
+    def found(name: str, change: str, run: Path) -> dict | None:
+        if (run / "summary.json").is_file():
+            return _row(name, change, run)
+        return dict(old_rows[name], change=change, recorded=True) if name in old_rows else None
+
     rows, missing = [], []
     for name, change, _ in ROWS:
-        run = OUT / name
-        if (run / "summary.json").is_file():
-            rows.append(_row(name, change, run))
-        elif name in old_rows:
-            rows.append(dict(old_rows[name], change=change, recorded=True))
+        row = found(name, change, OUT / name)
+        if row:
+            rows.append(row)
         else:
             missing.append(name)
     base = [r for r in rows if r["name"] in BASELINES]
     ref = {}
     if base:
         for key in ("public_test", "private_test"):
-            values = [r[key] for r in base]
-            ref[key] = {"mean": round(statistics.mean(values), 5),
-                        "spread": round(max(values) - min(values), 5), "n": len(values)}
+            ref[key] = _mean_spread([r[key] for r in base]) | {"n": len(base)}
         for r in rows:
             r["delta_public"] = round(r["public_test"] - ref["public_test"]["mean"], 5)
             r["delta_private"] = round(r["private_test"] - ref["private_test"]["mean"], 5)
-    full = []
-    for name, run, change in FULL:
-        if (REPO / run / "summary.json").is_file():
-            full.append(_row(name, change, REPO / run))
-        elif name in old_rows:
-            full.append(dict(old_rows[name], change=change, recorded=True))
+    full = [row for name, run, change in FULL if (row := found(name, change, REPO / run))]
     live = [r for r in [*base, *full] if not r.get("recorded")]
     ensembles = _tta_and_ensembles(live, {r["name"] for r in full if not r.get("recorded")})
     if any(r.get("recorded") for r in full):  # a member's model file is gone: keep the ensembles scored then
