@@ -21,6 +21,14 @@ and channels_last. Four plans:
     beside the data) on seeds 0 and 1 and with ``distill_temperature=4``, and plain ``configs/s_gpu80.yaml``
     on seed 1 as the control (the shipped model's starting point is its seed 0), ``--epochs-s`` each, side
     by side, a quarter of the CPU cores each.
+``--plan crossfit``
+    1. resnet_swish_l with ``holdout_fold=0/2`` and ``1/2`` (``--epochs-l``), side by side: two teachers that
+       each never saw half of the training faces (stage limit ``--teachers-limit`` seconds).
+    2. ``bench/teacher_outputs.py --crossfit``: each face's outputs from the teacher trained without it, and
+       how often they match the label (out of sample, unlike the carried pair's 95%).
+    3. s from scratch (``configs/s_gpu80_teachers.yaml``, ``--epochs-s``) against those outputs at T=2 and
+       T=4, beside the same against the carried in-sample outputs (``--teacher-outputs``) and a plain s on
+       seed 1, side by side.
 
 Data: FER2013 train and val only, packed on this machine by
 ``ferkit data pack fer2013.csv.gz carry/fer2013_trainval.npz.xz --splits train,val``; the test
@@ -83,11 +91,16 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="folder for the parts to carry back")
     parser.add_argument("--budget", type=float, default=500, help="seconds for all of it")
     parser.add_argument("--work", default="gpu-work", help="folder for the run folders, relative to the repo root")
-    parser.add_argument("--plan", choices=["ensemble", "long", "nodrop", "teachers"], default="ensemble",
+    parser.add_argument("--plan", choices=["ensemble", "long", "nodrop", "teachers", "crossfit"],
+                        default="ensemble",
                         help="ensemble: two large models then students distilled from them; "
                              "long: one large model and s, s_fast from scratch on longer schedules; "
                              "nodrop: s without dropout on two seeds beside two more large models; "
-                             "teachers: s distilled from carried teacher outputs, beside a plain s")
+                             "teachers: s distilled from carried teacher outputs, beside a plain s; "
+                             "crossfit: two large teachers on halves of the faces, then s from their out-of-fold "
+                             "outputs")
+    parser.add_argument("--teachers-limit", type=float, default=240,
+                        help="plan crossfit: seconds for the two fold teachers")
     parser.add_argument("--teacher-outputs", default="carry/teachers_l80x2.pt",
                         help="plan teachers: the file bench/teacher_outputs.py wrote")
     parser.add_argument("--max-epochs", type=int, default=50)
@@ -112,6 +125,8 @@ def main() -> None:
         nodrop_runs(args, runs, logs, begin, report)
     elif args.plan == "teachers":
         teacher_runs(args, runs, logs, begin, report)
+    elif args.plan == "crossfit":
+        crossfit_runs(args, work, runs, logs, begin, report)
     else:
         ensemble_then_students(args, out, runs, logs, begin, report)
     pack(work, out)
@@ -159,6 +174,38 @@ def teacher_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> No
     report["teachers"] = wait(procs)
 
 
+def crossfit_runs(args, work: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """Two large teachers, each without one half of the faces; then s against their out-of-fold outputs."""
+    if not Path(args.teacher_outputs).is_file():
+        sys.exit(f"--teacher-outputs {args.teacher_outputs}: no such file (make it with bench/teacher_outputs.py)")
+    threads = f"threads={max(1, (os.cpu_count() or 4) // 4)}"
+    procs = [start(f"gpu-l-fold{k}", ["model=resnet_swish_l", f"epochs={args.epochs_l}", f"holdout_fold={k}/2",
+                                      "seed=2", "early_stopping_patience=25", threads], runs, args.data, logs,
+                   args.teachers_limit, args.extra) for k in (0, 1)]
+    report["fold_teachers"] = wait(procs)
+
+    teachers = [runs / f"gpu-l-fold{k}" / "model.pt" for k in (0, 1)]
+    outputs = work / "teachers_crossfit.pt"
+    students = "configs/s_gpu80_teachers.yaml"
+    plan = [("gpu-s-teachers-seed0", students, [f"teacher_outputs={args.teacher_outputs}", "seed=0"]),
+            ("gpu-s-plain-seed1", "configs/s_gpu80.yaml", ["seed=1"])]
+    if all(t.is_file() for t in teachers):
+        done = subprocess.run([sys.executable, "bench/teacher_outputs.py", "--crossfit", "--data", args.data,
+                               "--teacher", ",".join(map(str, teachers)), "--out", str(outputs), *args.extra],
+                              capture_output=True, text=True, timeout=180)
+        (logs / "teacher_outputs_crossfit.log").write_text(done.stdout + done.stderr[-4000:])
+        report["crossfit_outputs"] = json.loads(done.stdout) if done.returncode == 0 else {"exit": done.returncode}
+    if outputs.is_file():
+        plan = [("gpu-s-crossfit-seed0", students, [f"teacher_outputs={outputs}", "seed=0"]),
+                ("gpu-s-crossfit-t4-seed0", students,
+                 [f"teacher_outputs={outputs}", "seed=0", "distill_temperature=4"]),
+                *plan]
+    left = args.budget - (time.time() - begin) - 30
+    procs = [start(name, [f"epochs={args.epochs_s}", threads, *overrides], runs, args.data, logs, left, args.extra,
+                   config=config) for name, config, overrides in plan]
+    report["students"] = wait(procs)
+
+
 def ensemble_then_students(args, out: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:
     """Two large models at once (epochs from the measured throughput), then s and s_fast distilled from them."""
     rate_l = args.rate_l or throughput(out)["resnet_swish_l"]["best_images_per_s"]
@@ -204,7 +251,7 @@ def pack(work: Path, out: Path) -> None:
             torch.save(raw, run / "model.pt")
         keep += [p for p in (model, run / "summary.json", run / "config.yaml") if p.is_file()]
         keep += sorted(run.glob("logs/**/metrics.csv"))
-    keep += sorted(logs.glob("*.log"))
+    keep += sorted(logs.glob("*.log")) + sorted(work.glob("*.pt"))  # plan crossfit: the teachers' outputs
     tar_path = out / "runs.tar"
     with tarfile.open(tar_path, "w") as tar:
         for path in keep:

@@ -30,6 +30,9 @@ class TrainConfig:
     affectnet: str = ""  # AffectNet official root or Kaggle folder tree, mixed into training
     affectnet_weight: float = 1.0  # sampling weight of an AffectNet face relative to a FER2013 face
     train_limit: int = 0  # use only the first N training faces (0: all); for smoke tests
+    # "K/N": train without fold K of N of the training faces (a fixed split, the same for every run with this N),
+    # to make a teacher whose outputs on fold K are out of sample (distill_mode=crossfit); "": all faces
+    holdout_fold: str = ""
     val_limit: int = 0
     # model
     model: str = "resnet_swish_s"
@@ -54,7 +57,9 @@ class TrainConfig:
     distill_temperature: float = 2.0  # T: softens both distributions
     # online: the teachers see every augmented batch; offline: their probabilities on each training face are
     # computed once before training and stand for every augmented view of it, which makes large teachers
-    # affordable on a CPU
+    # affordable on a CPU; crossfit: offline, but each face gets only the teachers trained without it
+    # (teachers trained with holdout_fold=K/N, every fold K covered), as a teacher reproduces the labels of the
+    # faces it learned (the two 80-epoch `l` agree with the label on 95% of their training faces)
     distill_mode: str = "online"
     # offline distillation from teacher outputs computed elsewhere: a file as the offline mode writes into its
     # run folder (teacher_probs.pt) or bench/teacher_outputs.py writes, so the teachers need not be at hand
@@ -90,7 +95,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         # teacher outputs fixed per training face, which a mixed batch's faces no longer are
         per_face = "teacher_outputs" if self.teacher_outputs else \
-            "distill_mode=offline" if self.distill_mode == "offline" else ""
+            f"distill_mode={self.distill_mode}" if self.distill_mode != "online" else ""
         checks = [
             (self.labels in ("fer2013", "ferplus", "ferplus_soft"), "labels must be fer2013, ferplus or ferplus_soft"),
             (self.labels == "fer2013" or bool(self.ferplus), "labels=ferplus* needs ferplus=PATH to fer2013new.csv"),
@@ -128,7 +133,8 @@ class TrainConfig:
              "head_dropout must be in [0, 1), or -1 for the model's own"),
             (0 <= self.distill_weight <= 1, "distill_weight must be in [0, 1]"),
             (0 < self.distill_temperature < math.inf, "distill_temperature must be a number > 0"),
-            (self.distill_mode in ("online", "offline"), "distill_mode must be online or offline"),
+            (self.distill_mode in ("online", "offline", "crossfit"),
+             "distill_mode must be online, offline or crossfit"),
             (not (self.teacher_outputs and self.teacher),
              "teacher and teacher_outputs are two sources of the same targets: give one"),
             (not per_face or (self.mixup == 0 and self.cutmix == 0),
@@ -139,6 +145,7 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         self.fixed_temperature()  # raises on a bad value
+        self.holdout()  # raises on a bad value
         for path in self.teacher_paths():
             if not Path(path).is_file():
                 raise ConfigError(f"teacher: {path}: no such checkpoint file")
@@ -164,6 +171,10 @@ class TrainConfig:
             raise ConfigError(f"temperature must be > 0, got {t}")
         return t
 
+    def holdout(self) -> tuple[int, int] | None:
+        """``holdout_fold`` as (K, N), or None when every training face is used."""
+        return parse_fold(self.holdout_fold, "holdout_fold") if self.holdout_fold.strip() else None
+
     def model_config(self) -> ResNetSwishConfig:
         """The registered architecture of ``model`` with this run's dropout rates."""
         from ferkit.models import model_config
@@ -182,6 +193,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def parse_fold(text: str, what: str) -> tuple[int, int]:
+    """"K/N" as (K, N) with N >= 2 and 0 <= K < N; ConfigError in one line otherwise."""
+    try:
+        k, n = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise ConfigError(f"{what} must be K/N (fold K of N, e.g. 0/2), got {text!r}") from None
+    if not (n >= 2 and 0 <= k < n):
+        raise ConfigError(f"{what} must be K/N with N >= 2 and 0 <= K < N, got {text!r}")
+    return k, n
 
 
 def _checkpoint_path(name: str) -> str:

@@ -10,6 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -146,8 +147,48 @@ def test_training_against_teacher_outputs_made_elsewhere(fer2013_csv, tmp_path):
         load_config(SMOKE, [f"data={fer2013_csv}", f"teacher_outputs={outputs}", "cutmix=1"])
     with pytest.raises(ConfigError, match="teacher_outputs: .*nope.pt: no such file"):
         load_config(SMOKE, [f"data={fer2013_csv}", f"teacher_outputs={tmp_path / 'nope.pt'}"])
-    with pytest.raises(ConfigError, match="distill_mode must be online or offline"):
+    with pytest.raises(ConfigError, match="distill_mode must be online, offline or crossfit"):
         load_config(SMOKE, [f"data={fer2013_csv}", "distill_mode=cached"])
+
+
+def test_crossfit_distillation_gives_each_face_the_teachers_that_did_not_train_on_it(fer2013_csv, tmp_path):
+    # Two teachers, each trained without one half of the faces; the student's target for a face comes only from
+    # the teacher that never saw it.
+    common = [*TINY, "epochs=1", "swa=false", f"data={fer2013_csv}", f"out_dir={tmp_path}"]
+    teachers = []
+    for k in (0, 1):
+        config = load_config(SMOKE, [*common, f"holdout_fold={k}/2", f"name=teacher{k}"])
+        kept = FaceDataModule(load_training_data(config), config).train_data.faces
+        assert len(kept) == 192
+        teachers.append(train(config).model_path)
+    fold = module_mod.face_folds(384, 2)
+    assert np.bincount(fold).tolist() == [192, 192]
+    assert np.array_equal(fold, module_mod.face_folds(384, 2))  # the same split in every run
+
+    student = load_config(SMOKE, [*common, f"teacher={teachers[0]},{teachers[1]}", "distill_mode=crossfit",
+                                  "name=student"])
+    faces = FaceDataModule(load_training_data(student), student).train_data.faces
+    assert np.array_equal(kept, faces[fold != 1])  # teacher1 trained on the faces outside fold 1
+    probs = module_mod.offline_teacher_probs(student, faces)
+    for k, path in enumerate(teachers):
+        alone = dataclasses.replace(student, teacher=str(path), distill_mode="offline")
+        assert torch.allclose(probs[fold == k], module_mod.offline_teacher_probs(alone, faces[fold == k]), atol=1e-6)
+    result = train(student)
+    assert read_history(result.run_dir)[0]["train/distill_loss"] > 0
+    assert torch.load(result.run_dir / TEACHER_CACHE, weights_only=True)["key"]["mode"] == "crossfit"
+
+    # Refused in one line before any run folder: a teacher that saw every face, a fold without a teacher,
+    # teachers of another slice; bad folds.
+    for teacher, message in [(f"{teachers[0]},default", "was trained on every face"),
+                             (str(teachers[0]), "no teacher was trained without fold.s. 1 of 2")]:
+        with pytest.raises(ConfigError, match=message):
+            train(dataclasses.replace(student, teacher=teacher, name="refused"))
+    with pytest.raises(ConfigError, match="was trained with train_limit=384, this run has 200"):
+        train(dataclasses.replace(student, train_limit=200, name="refused"))
+    assert not (tmp_path / "refused").exists()
+    for fold_text in ("2/2", "1/1", "half"):
+        with pytest.raises(ConfigError, match="holdout_fold must be K/N"):
+            load_config(SMOKE, [f"data={fer2013_csv}", f"holdout_fold={fold_text}"])
 
 
 def test_fine_tuning_starts_from_the_weights_it_is_given(fer2013_csv, tmp_path):

@@ -191,31 +191,77 @@ def _load_teacher(path: str, channels_last: bool) -> tuple[torch.nn.Module, dict
     return model, dict(ckpt.normalization)
 
 
+def face_folds(n: int, n_folds: int) -> np.ndarray:
+    """The fold (0..n_folds-1) of each of ``n`` training faces: a fixed shuffle, so that every run with the same
+    faces and ``n_folds`` agrees, whatever its seed; fold sizes differ by at most one."""
+    return np.random.default_rng(0).permutation(n) % n_folds
+
+
 def offline_teacher_probs(config: TrainConfig, faces: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """The teachers' averaged probabilities at ``distill_temperature`` for each face (N, C).
 
     Computed once for ``distill_mode=offline``, on the faces as they are (a mirror image would double the
     cost for little: the labels do not change under a flip), on ``device``; with a progress bar, as large
-    teachers take many minutes on a CPU.
+    teachers take many minutes on a CPU. For ``distill_mode=crossfit`` each teacher gives outputs only on the
+    fold it was trained without (see ``_crossfit_folds``).
     """
     from tqdm.auto import tqdm
 
     from ferkit.evaluation.logits import face_logits
 
     t = config.distill_temperature
-    probs = torch.zeros(len(faces), NUM_CLASSES)
-    chunk = 2048
     paths = config.teacher_paths()
-    with tqdm(total=len(faces) * len(paths), desc="teacher outputs", unit="face", disable=not config.progress) as bar:
-        for path in paths:
+    if config.distill_mode == "crossfit":
+        index = _crossfit_folds(config, paths, len(faces))
+    else:
+        index = [np.arange(len(faces))] * len(paths)
+    probs = torch.zeros(len(faces), NUM_CLASSES, dtype=torch.float64)
+    count = torch.zeros(len(faces), dtype=torch.float64)
+    chunk = 2048
+    with tqdm(total=sum(map(len, index)), desc="teacher outputs", unit="face", disable=not config.progress) as bar:
+        for path, own in zip(paths, index):
             teacher, norm = _load_teacher(path, channels_last=False)
             teacher = teacher.to(device)
-            for start in range(0, len(faces), chunk):
+            for start in range(0, len(own), chunk):
+                part = torch.as_tensor(own[start:start + chunk])
                 with torch.no_grad():
-                    logits = face_logits(teacher, faces[start:start + chunk], norm)
-                probs[start:start + chunk] += (logits / t).softmax(1)
-                bar.update(len(logits))
-    return probs / len(paths)
+                    logits = face_logits(teacher, faces[part.numpy()], norm)
+                probs[part] += (logits.double() / t).softmax(1)
+                count[part] += 1
+                bar.update(len(part))
+    return (probs / count[:, None]).float()
+
+
+def _crossfit_folds(config: TrainConfig, paths: list[str], n: int) -> list[np.ndarray]:
+    """For each teacher, the training faces it was trained without: fold K of ``holdout_fold=K/N``.
+
+    Every teacher must come from a run with ``holdout_fold`` of the same N and the student's ``train_limit``
+    (the folds are drawn over the same faces), and every fold needs a teacher; ConfigError in one line otherwise.
+    """
+    from ferkit.config import ConfigError, parse_fold
+    from ferkit.training.checkpoint import load_checkpoint
+
+    folds = []
+    for path in paths:
+        trained = load_checkpoint(path).metrics.get("config") or {}
+        if not str(trained.get("holdout_fold") or "").strip():
+            raise ConfigError(f"distill_mode=crossfit: teacher {path} was trained on every face "
+                              "(no holdout_fold=K/N in its run's config)")
+        if int(trained.get("train_limit") or 0) != config.train_limit:
+            raise ConfigError(f"distill_mode=crossfit: teacher {path} was trained with train_limit="
+                              f"{trained.get('train_limit') or 0}, this run has {config.train_limit}: other folds")
+        folds.append(parse_fold(trained["holdout_fold"], f"teacher {path}: holdout_fold"))
+    counts = {n_folds for _, n_folds in folds}
+    if len(counts) != 1:
+        raise ConfigError(f"distill_mode=crossfit: the teachers' holdout_fold split the faces into different "
+                          f"numbers of folds ({', '.join(map(str, sorted(counts)))})")
+    n_folds = counts.pop()
+    missing = sorted(set(range(n_folds)) - {k for k, _ in folds})
+    if missing:
+        raise ConfigError(f"distill_mode=crossfit: no teacher was trained without fold(s) "
+                          f"{', '.join(map(str, missing))} of {n_folds}, so those faces have no out-of-fold output")
+    fold = face_folds(n, n_folds)
+    return [np.flatnonzero(fold == k) for k, _ in folds]
 
 
 TEACHER_CACHE = "teacher_probs.pt"
@@ -231,7 +277,7 @@ def _teacher_cache_key(config: TrainConfig, faces: np.ndarray) -> dict:
     """What the cached probabilities depend on: the teachers' bytes, the temperature and the faces."""
     from ferkit.evaluation.report import file_sha256
 
-    return {"teachers": [file_sha256(p) for p in config.teacher_paths()],
+    return {"teachers": [file_sha256(p) for p in config.teacher_paths()], "mode": config.distill_mode,
             "temperature": float(config.distill_temperature), "faces": len(faces), "faces_sha1": _faces_sha1(faces)}
 
 
@@ -337,6 +383,9 @@ class FaceDataModule(L.LightningDataModule):
         train, val = data.by_split("train"), data.by_split("val")
         if config.train_limit:
             train = train.subset(np.arange(min(config.train_limit, len(train))))
+        if (holdout := config.holdout()) is not None:  # after train_limit: the folds are of the faces it leaves
+            k, n_folds = holdout
+            train = train.subset(np.flatnonzero(face_folds(len(train), n_folds) != k))
         if config.val_limit:
             val = val.subset(np.arange(min(config.val_limit, len(val))))
         if len(train) == 0 or len(val) == 0:
@@ -349,6 +398,8 @@ class FaceDataModule(L.LightningDataModule):
         self.teacher_probs: torch.Tensor | None = None  # distill_mode=offline: set by prepare_teachers()
         if config.teacher_outputs:  # computed elsewhere: checked against these faces now, before any run folder
             self.teacher_probs = load_teacher_outputs(config.teacher_outputs, train.faces, config.distill_temperature)
+        if config.distill_mode == "crossfit" and config.teacher:  # the teachers' folds, checked now too
+            _crossfit_folds(config, config.teacher_paths(), len(train))
         # distill_mode=offline: the run folder keeps the teachers' outputs, so that a resumed run (or another
         # rank) reads them instead of paying for the teachers' pass again. Set by train().
         self.cache_dir: Path | None = None
@@ -366,12 +417,12 @@ class FaceDataModule(L.LightningDataModule):
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
 
     def prepare_teachers(self, device: torch.device | str = "cpu") -> None:
-        """Cache the teachers' probabilities on every training face (``distill_mode=offline``).
+        """Cache the teachers' probabilities on every training face (``distill_mode=offline`` or ``crossfit``).
 
         Read from ``cache_dir`` when a file there was made from the same teachers, temperature and faces;
         otherwise computed on ``device`` and written there.
         """
-        if self.config.distill_mode != "offline" or not self.config.teacher or self.teacher_probs is not None:
+        if self.config.distill_mode == "online" or not self.config.teacher or self.teacher_probs is not None:
             return
         faces = self.train_data.faces
         key = _teacher_cache_key(self.config, faces)
