@@ -34,6 +34,10 @@ SCHEDULE = ["epochs=10"]
 # row's teacher: taken out of git history by train() when a row names it.
 TEACHER_CPU50 = REPO / "runs" / "teachers" / "default-cpu50.pt"
 TEACHER_CPU50_COMMIT = "4777f6f"
+# The two 80-epoch `l` of the second GPU loan (runs/gpu4), as their averaged probabilities on the training faces:
+#   python bench/teacher_outputs.py --teacher runs/gpu4/runs/gpu-l-seed2/model.pt,runs/gpu4/runs/gpu-l-seed3/model.pt \
+#       --data ../shared/data/fer2013/fer2013.csv.gz --out carry/teachers_l80x2.pt
+TEACHERS_L80X2 = REPO / "carry" / "teachers_l80x2.pt"
 
 # name, what changes, overrides on top of configs/default.yaml + SCHEDULE. Order = priority on a small budget.
 ROWS: list[tuple[str, str, list[str]]] = [
@@ -64,6 +68,14 @@ ROWS: list[tuple[str, str, list[str]]] = [
     ("cutmix-seed1", "CutMix, alpha 1.0, second seed", ["cutmix=1.0", "seed=1"]),
     ("sgd-seed1", "SGD + Nesterov, lr 0.1, wd 5e-4, second seed",
      ["optimizer=sgd", "lr=0.1", "weight_decay=0.0005", "seed=1"]),
+    # Which teacher: the `l` pair's outputs on the faces they were trained on, against the CPU `s` the same way
+    # (one output per face, not per augmented view: distill_mode=offline).
+    ("distill-l80x2", "distillation from the two 80-epoch GPU `l` (71.41% together), their outputs per face (T=2)",
+     ["teacher_outputs={TEACHERS_L80X2}"]),
+    ("distill-offline", "distillation from the 50-epoch CPU `s`, its outputs per face (T=2)",
+     ["teacher={TEACHER_CPU50}", "distill_mode=offline"]),
+    ("distill-l80x2-t4", "distillation from the two 80-epoch GPU `l`, their outputs per face, T=4",
+     ["teacher_outputs={TEACHERS_L80X2}", "distill_temperature=4"]),
 ]
 BASELINES = ("base-seed0", "base-seed1")
 # Full 50-epoch runs of the default config, read beside the study (run folder, what it is).
@@ -88,7 +100,12 @@ def train(names: list[str]) -> int:
         if (run / "summary.json").is_file():
             print(f"{name}: done", flush=True)
             continue
-        overrides = [o.replace("{TEACHER_CPU50}", str(TEACHER_CPU50)) for o in overrides]
+        overrides = [o.replace("{TEACHER_CPU50}", str(TEACHER_CPU50)).replace("{TEACHERS_L80X2}", str(TEACHERS_L80X2))
+                     for o in overrides]
+        if any(str(TEACHERS_L80X2) in o for o in overrides) and not TEACHERS_L80X2.is_file():
+            print(f"{name}: skipped, {TEACHERS_L80X2} is missing (the command that writes it is in this script)",
+                  flush=True)
+            continue
         if any(str(TEACHER_CPU50) in o for o in overrides) and not TEACHER_CPU50.is_file():
             TEACHER_CPU50.parent.mkdir(parents=True, exist_ok=True)
             TEACHER_CPU50.write_bytes(subprocess.run(
