@@ -1,7 +1,7 @@
 """Train on a lent GPU inside a fixed time budget, then pack the results to carry back.
 
 Every model is a plain ``ferkit train`` run (so every figure comes from a run folder), bf16-mixed
-and channels_last. Four plans:
+and channels_last. Five plans:
 
 ``--plan ensemble`` (default)
     1. ``bench/train_throughput.py`` on the GPU: images/s of every size, fp32 vs bf16.
