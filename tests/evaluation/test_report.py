@@ -156,3 +156,11 @@ def test_model_card_names_the_starting_weights_and_the_teacher(tmp_path):
     assert "**Started from**: the weights of old.pt (fine-tuned, `init`)." in lines
     assert "**Distilled from**: big.pt (`teacher`; weight 0.5, temperature 2.0)." in lines
     assert "Started from" not in "\n".join(_training({"training": {"config": {"data": "d.csv", "epochs": 3}}}))
+    # A student of cross-fitted teachers, and a teacher trained without a fold.
+    lines = "\n".join(_training({"training": {"config": {**config, "init": "", "distill_mode": "crossfit"}}}))
+    assert "**Distilled from**: big.pt (`teacher`; weight 0.5, temperature 2.0, crossfit)." in lines
+    config = {"data": "d.csv", "holdout_fold": "1/2", "teacher_outputs": "outputs.pt", "distill_weight": 0.5,
+              "distill_temperature": 4.0}
+    lines = "\n".join(_training({"training": {"config": config}}))
+    assert "Fold 1 of 2 of the training faces was held out (`holdout_fold`)" in lines
+    assert "**Distilled from**: outputs.pt (`teacher_outputs`; weight 0.5, temperature 4.0)." in lines

@@ -36,6 +36,10 @@ def _training(m: dict) -> list[str]:
                      + (f", mixed with AffectNet (`{config['affectnet']}`)" if config.get("affectnet") else "") + ".")
         if config.get("train_limit"):
             lines.append(f"- Only the first {config['train_limit']} training faces were used (`train_limit`).")
+        if config.get("holdout_fold"):
+            k, n = str(config["holdout_fold"]).split("/")
+            lines.append(f"- Fold {k} of {n} of the training faces was held out (`holdout_fold`): a teacher whose "
+                         "outputs on that fold are out of sample.")
         lines.append(
             f"- **Recipe**: {config.get('epochs', '?')} epochs max, batch {config.get('batch_size', '?')}, "
             f"{config.get('optimizer', '?')} (lr {config.get('lr', '?')}, "
@@ -47,9 +51,13 @@ def _training(m: dict) -> list[str]:
             f"early stopping patience {config.get('early_stopping_patience', '?')}.")
         if config.get("init"):
             lines.append(f"- **Started from**: the weights of {config['init']} (fine-tuned, `init`).")
-        if config.get("teacher"):
-            lines.append(f"- **Distilled from**: {config['teacher']} (`teacher`; weight "
-                         f"{config.get('distill_weight', '?')}, temperature {config.get('distill_temperature', '?')}).")
+        source = ("teacher", config.get("teacher")) if config.get("teacher") else \
+            ("teacher_outputs", config.get("teacher_outputs"))
+        if source[1]:
+            mode = config.get("distill_mode", "online") if source[0] == "teacher" else ""
+            lines.append(f"- **Distilled from**: {source[1]} (`{source[0]}`; weight "
+                         f"{config.get('distill_weight', '?')}, temperature {config.get('distill_temperature', '?')}"
+                         + (f", {mode}" if mode and mode != "online" else "") + ").")
     if "epochs_run" in t:
         selected = t.get("selected", "?")
         val = (t.get("val_accuracy") or {}).get(selected)
