@@ -76,6 +76,10 @@ ROWS: list[tuple[str, str, list[str]]] = [
      ["teacher={TEACHER_CPU50}", "distill_mode=offline"]),
     ("distill-l80x2-t4", "distillation from the two 80-epoch GPU `l`, their outputs per face, T=4",
      ["teacher_outputs={TEACHERS_L80X2}", "distill_temperature=4"]),
+    ("distill-l80x2-seed1", "distillation from the two 80-epoch GPU `l`, their outputs per face, second seed",
+     ["teacher_outputs={TEACHERS_L80X2}", "seed=1"]),
+    ("distill-offline-seed1", "distillation from the 50-epoch CPU `s`, its outputs per face, second seed",
+     ["teacher={TEACHER_CPU50}", "distill_mode=offline", "seed=1"]),
 ]
 BASELINES = ("base-seed0", "base-seed1")
 # Full 50-epoch runs of the default config, read beside the study (run folder, what it is).
