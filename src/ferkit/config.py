@@ -137,6 +137,8 @@ class TrainConfig:
              "distill_mode must be online, offline or crossfit"),
             (not (self.teacher_outputs and self.teacher),
              "teacher and teacher_outputs are two sources of the same targets: give one"),
+            (not (self.holdout_fold.strip() and self.distill_mode == "crossfit"),
+             "holdout_fold cannot be combined with distill_mode=crossfit (the teachers' folds are of every face)"),
             (not per_face or (self.mixup == 0 and self.cutmix == 0),
              f"{per_face} cannot be combined with mixup or cutmix (the teacher outputs are per face)"),
             (bool(self.data), "data=PATH is required (the FER2013 CSV or images zip)"),

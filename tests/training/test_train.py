@@ -186,6 +186,8 @@ def test_crossfit_distillation_gives_each_face_the_teachers_that_did_not_train_o
     with pytest.raises(ConfigError, match="was trained with train_limit=384, this run has 200"):
         train(dataclasses.replace(student, train_limit=200, name="refused"))
     assert not (tmp_path / "refused").exists()
+    with pytest.raises(ConfigError, match="holdout_fold cannot be combined with distill_mode=crossfit"):
+        load_config(SMOKE, [f"data={fer2013_csv}", "holdout_fold=0/2", "distill_mode=crossfit"])
     for fold_text in ("2/2", "1/1", "half"):
         with pytest.raises(ConfigError, match="holdout_fold must be K/N"):
             load_config(SMOKE, [f"data={fer2013_csv}", f"holdout_fold={fold_text}"])
