@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--teachers-limit", type=float, default=240,
                         help="plan crossfit: seconds for the two fold teachers")
     parser.add_argument("--teacher-outputs", default="carry/teachers_l80x2.pt",
-                        help="plan teachers: the file bench/teacher_outputs.py wrote")
+                        help="plans teachers, crossfit: the in-sample outputs bench/teacher_outputs.py wrote")
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--epochs-l", type=int, default=80, help="plan long: the large model's epochs")
     parser.add_argument("--epochs-s", type=int, default=120, help="plan long: the small models' epochs")
@@ -158,10 +158,14 @@ def nodrop_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> Non
     report["nodrop"] = wait(procs)
 
 
-def teacher_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
-    """s from scratch against carried teacher outputs (two seeds, two temperatures) beside a plain s."""
+def _require_teacher_outputs(args) -> None:
     if not Path(args.teacher_outputs).is_file():
         sys.exit(f"--teacher-outputs {args.teacher_outputs}: no such file (make it with bench/teacher_outputs.py)")
+
+
+def teacher_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """s from scratch against carried teacher outputs (two seeds, two temperatures) beside a plain s."""
+    _require_teacher_outputs(args)
     left = args.budget - (time.time() - begin) - 30
     common = [f"epochs={args.epochs_s}", f"threads={max(1, (os.cpu_count() or 4) // 4)}"]
     outputs = f"teacher_outputs={args.teacher_outputs}"
@@ -176,8 +180,7 @@ def teacher_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> No
 
 def crossfit_runs(args, work: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:
     """Two large teachers, each without one half of the faces; then s against their out-of-fold outputs."""
-    if not Path(args.teacher_outputs).is_file():
-        sys.exit(f"--teacher-outputs {args.teacher_outputs}: no such file (make it with bench/teacher_outputs.py)")
+    _require_teacher_outputs(args)
     threads = f"threads={max(1, (os.cpu_count() or 4) // 4)}"
     procs = [start(f"gpu-l-fold{k}", ["model=resnet_swish_l", f"epochs={args.epochs_l}", f"holdout_fold={k}/2",
                                       "seed=2", "early_stopping_patience=25", threads], runs, args.data, logs,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ferkit.config import parse_fold
 from ferkit.evaluation.pages import num, pct
 from ferkit.evaluation.report import METRICS_FILE, load_metrics
 
@@ -37,7 +38,7 @@ def _training(m: dict) -> list[str]:
         if config.get("train_limit"):
             lines.append(f"- Only the first {config['train_limit']} training faces were used (`train_limit`).")
         if config.get("holdout_fold"):
-            k, n = str(config["holdout_fold"]).split("/")
+            k, n = parse_fold(config["holdout_fold"], "holdout_fold")
             lines.append(f"- Fold {k} of {n} of the training faces was held out (`holdout_fold`): a teacher whose "
                          "outputs on that fold are out of sample.")
         lines.append(
@@ -51,13 +52,12 @@ def _training(m: dict) -> list[str]:
             f"early stopping patience {config.get('early_stopping_patience', '?')}.")
         if config.get("init"):
             lines.append(f"- **Started from**: the weights of {config['init']} (fine-tuned, `init`).")
-        source = ("teacher", config.get("teacher")) if config.get("teacher") else \
-            ("teacher_outputs", config.get("teacher_outputs"))
-        if source[1]:
-            mode = config.get("distill_mode", "online") if source[0] == "teacher" else ""
-            lines.append(f"- **Distilled from**: {source[1]} (`{source[0]}`; weight "
+        key = "teacher" if config.get("teacher") else "teacher_outputs"
+        if config.get(key):
+            mode = config.get("distill_mode", "online") if key == "teacher" else "online"
+            lines.append(f"- **Distilled from**: {config[key]} (`{key}`; weight "
                          f"{config.get('distill_weight', '?')}, temperature {config.get('distill_temperature', '?')}"
-                         + (f", {mode}" if mode and mode != "online" else "") + ").")
+                         + ("" if mode == "online" else f", {mode}") + ").")
     if "epochs_run" in t:
         selected = t.get("selected", "?")
         val = (t.get("val_accuracy") or {}).get(selected)

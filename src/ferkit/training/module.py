@@ -223,9 +223,10 @@ def offline_teacher_probs(config: TrainConfig, faces: np.ndarray, device: torch.
             teacher, norm = _load_teacher(path, channels_last=False)
             teacher = teacher.to(device)
             for start in range(0, len(own), chunk):
-                part = torch.as_tensor(own[start:start + chunk])
+                part = own[start:start + chunk]
                 with torch.no_grad():
-                    logits = face_logits(teacher, faces[part.numpy()], norm)
+                    logits = face_logits(teacher, faces[part], norm)
+                part = torch.from_numpy(part)
                 probs[part] += (logits.double() / t).softmax(1)
                 count[part] += 1
                 bar.update(len(part))
