@@ -80,7 +80,25 @@ ROWS: list[tuple[str, str, list[str]]] = [
      ["teacher_outputs={TEACHERS_L80X2}", "seed=1"]),
     ("distill-offline-seed1", "distillation from the 50-epoch CPU `s`, its outputs per face, second seed",
      ["teacher={TEACHER_CPU50}", "distill_mode=offline", "seed=1"]),
+    # Cross-fitting on CPU: two teachers of equal strength, each trained on half the faces (without dropout, which
+    # lets them fit their half), and students that get each face's outputs from the teacher that did not see it
+    # (crossfit) or, as the control, from the one that did (in-sample). Only where the outputs come from differs.
+    ("fold-teacher-0", "`s` without dropout, 20 epochs on half the training faces (`holdout_fold=0/2`): a fold teacher",
+     ["holdout_fold=0/2", "epochs=20", "dropout2d=0", "head_dropout=0"]),
+    ("fold-teacher-1", "`s` without dropout, 20 epochs on the other half (`holdout_fold=1/2`): a fold teacher",
+     ["holdout_fold=1/2", "epochs=20", "dropout2d=0", "head_dropout=0"]),
+    ("distill-crossfit", "distillation from the two fold teachers, each face from the one that did not train on it",
+     ["teacher={FOLD_TEACHERS}", "distill_mode=crossfit"]),
+    ("distill-insample", "distillation from the two fold teachers, each face from the one that trained on it "
+     "(the control)", ["teacher_outputs={INSAMPLE_FOLDS}"]),
+    ("distill-crossfit-seed1", "distillation from the fold teachers, out of fold, second seed",
+     ["teacher={FOLD_TEACHERS}", "distill_mode=crossfit", "seed=1"]),
+    ("distill-insample-seed1", "distillation from the fold teachers, in-sample (the control), second seed",
+     ["teacher_outputs={INSAMPLE_FOLDS}", "seed=1"]),
 ]
+FOLD_TEACHERS = [OUT / f"fold-teacher-{k}" / "model.pt" for k in (0, 1)]
+# The fold teachers' outputs on the faces each was trained on, made by train() before the first row that needs it.
+INSAMPLE_FOLDS = OUT / "teachers_insample_folds.pt"
 BASELINES = ("base-seed0", "base-seed1")
 # Full 50-epoch runs of the default config, read beside the study (run folder, what it is).
 FULL = [
@@ -104,8 +122,20 @@ def train(names: list[str]) -> int:
         if (run / "summary.json").is_file():
             print(f"{name}: done", flush=True)
             continue
-        overrides = [o.replace("{TEACHER_CPU50}", str(TEACHER_CPU50)).replace("{TEACHERS_L80X2}", str(TEACHERS_L80X2))
-                     for o in overrides]
+        places = {"{TEACHER_CPU50}": str(TEACHER_CPU50), "{TEACHERS_L80X2}": str(TEACHERS_L80X2),
+                  "{FOLD_TEACHERS}": ",".join(map(str, FOLD_TEACHERS)), "{INSAMPLE_FOLDS}": str(INSAMPLE_FOLDS)}
+        for key, value in places.items():
+            overrides = [o.replace(key, value) for o in overrides]
+        if any("fold-teacher-" in o or str(INSAMPLE_FOLDS) in o for o in overrides):
+            absent = [str(t) for t in FOLD_TEACHERS if not t.is_file()]
+            if absent:
+                print(f"{name}: skipped, fold teacher(s) missing: {', '.join(absent)} (rows fold-teacher-0/1)",
+                      flush=True)
+                continue
+        if any(str(INSAMPLE_FOLDS) in o for o in overrides) and not INSAMPLE_FOLDS.is_file():
+            subprocess.run([sys.executable, str(REPO / "bench" / "teacher_outputs.py"), "--insample",
+                            "--teacher", places["{FOLD_TEACHERS}"], "--data", str(FER2013), "--out",
+                            str(INSAMPLE_FOLDS)], cwd=REPO, check=True)
         if any(str(TEACHERS_L80X2) in o for o in overrides) and not TEACHERS_L80X2.is_file():
             print(f"{name}: skipped, {TEACHERS_L80X2} is missing (the command that writes it is in this script)",
                   flush=True)

@@ -26,6 +26,10 @@ without it, as ``distill_mode=crossfit`` does in a run:
     ferkit train configs/default.yaml model=resnet_swish_l holdout_fold=0/2 name=l-fold0   # and 1/2
     python bench/teacher_outputs.py --crossfit --teacher runs/l-fold0/model.pt,runs/l-fold1/model.pt \
         --data fer2013.csv.gz --out carry/teachers_crossfit.pt
+
+``--insample`` is the control for that comparison: the same fold teachers, but each face gets the outputs
+of the teachers that were trained on it, so a student taught by each file sees teachers of the same strength
+and only where their outputs come from differs.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=2.0, help="the student's distill_temperature")
     parser.add_argument("--crossfit", action="store_true",
                         help="teachers trained with holdout_fold=K/N: each face gets those trained without it")
+    parser.add_argument("--insample", action="store_true",
+                        help="the control for --crossfit: the same teachers, each face gets those trained on it")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="training settings that change the faces, e.g. train_limit=512")
@@ -65,19 +71,23 @@ def main() -> int:
 
     if args.teacher and not args.out:
         parser.error("--teacher needs --out")
-    if args.crossfit and not args.teacher:
-        parser.error("--crossfit needs --teacher")
+    if (args.crossfit or args.insample) and not args.teacher:
+        parser.error("--crossfit and --insample need --teacher")
+    if args.crossfit and args.insample:
+        parser.error("--crossfit or --insample, not both")
     torch.set_num_threads(args.threads)
     started = time.time()
     try:
         source = [f"teacher={args.teacher}"] if args.teacher else [f"teacher_outputs={args.inspect}"]
-        if args.crossfit:
-            source.append("distill_mode=crossfit")
+        if args.crossfit or args.insample:
+            source.append("distill_mode=crossfit")  # checks the teachers' folds for --insample too
         config = load_config(None, [f"data={args.data}", *source, f"distill_temperature={args.temperature}",
                                     *args.overrides])
         train = FaceDataModule(load_training_data(config), config)
         if args.inspect:
             probs = train.teacher_probs  # read and checked against the faces by the data module
+        elif args.insample:
+            probs = _insample_outputs(config, train.train_data.faces, args.out)
         else:
             probs = save_teacher_outputs(config, train.train_data.faces, args.out,
                                          "cuda" if torch.cuda.is_available() else "cpu")
@@ -85,7 +95,8 @@ def main() -> int:
         sys.exit(f"error: {err}")
     labels = torch.as_tensor(train.train_data.labels)
     report = {"bench": "teacher_outputs", "data": args.data, "faces": len(probs), "temperature": args.temperature}
-    report |= {"teachers": args.teacher.split(","), "out": args.out, "mode": config.distill_mode} if args.teacher \
+    mode = "insample" if args.insample else config.distill_mode
+    report |= {"teachers": args.teacher.split(","), "out": args.out, "mode": mode} if args.teacher \
         else {"file": args.inspect}
     report |= {
         "top_class_is_label": round(float((probs.argmax(1) == labels).double().mean()), 4),
@@ -94,6 +105,32 @@ def main() -> int:
         "threads": args.threads, "wall_s": round(time.time() - started, 1)}
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _insample_outputs(config, faces, out: str):
+    """Each face's probabilities averaged over the fold teachers that were trained on it; written to ``out``."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    # The run's own fold check and file format, so that the control differs from --crossfit in nothing else.
+    from ferkit.labels import NUM_CLASSES
+    from ferkit.training.module import (_crossfit_folds, _teacher_cache_key, _write_teacher_outputs,
+                                        offline_teacher_probs)
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    paths = config.teacher_paths()
+    probs = torch.zeros(len(faces), NUM_CLASSES)
+    count = torch.zeros(len(faces))
+    for path, held_out in zip(paths, _crossfit_folds(config, paths, len(faces))):
+        trained_on = torch.from_numpy(np.setdiff1d(np.arange(len(faces)), held_out))
+        one = dataclasses.replace(config, teacher=path, distill_mode="offline")
+        probs[trained_on] += offline_teacher_probs(one, faces[trained_on.numpy()], device)
+        count[trained_on] += 1
+    probs /= count[:, None]
+    _write_teacher_outputs(Path(out), _teacher_cache_key(config, faces) | {"mode": "insample"}, probs)
+    return probs
 
 
 if __name__ == "__main__":
