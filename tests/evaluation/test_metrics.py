@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ferkit.evaluation.calibration import expected_calibration_error, fit_temperature, reliability_bins
+from ferkit.evaluation.calibration import ece_floor, expected_calibration_error, fit_temperature, reliability_bins
 from ferkit.evaluation.metrics import accuracy, classification_metrics, row_normalise, top_k_accuracy
 from ferkit.labels import EMOTIONS, NUM_CLASSES
 
@@ -119,6 +119,39 @@ def test_perfectly_calibrated_predictions_have_zero_ece():
     # confidence 1 and always right
     probs = torch.eye(3)[[0, 1, 2, 0]]
     assert expected_calibration_error(probs, torch.tensor([0, 1, 2, 0])) == pytest.approx(0.0)
+
+
+def _seventy_percent_logits(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=g)
+    logits = torch.randn(n, NUM_CLASSES, generator=g)
+    logits[torch.arange(n), labels] += 1.8
+    return logits, labels
+
+
+def test_ece_floor_is_what_chance_gives_a_calibrated_model_and_shrinks_with_the_faces():
+    logits, _ = _seventy_percent_logits(4000)
+    probs = logits.softmax(1)
+    floor = ece_floor(probs)
+    assert floor == ece_floor(probs)  # a fixed seed: the report's figure is reproducible
+    # Test sets whose labels follow the probabilities exactly: their ECE scatters around the floor.
+    g = torch.Generator().manual_seed(1)
+    calibrated = [expected_calibration_error(probs, torch.multinomial(probs, 1, generator=g)[:, 0]) for _ in range(40)]
+    assert 0.8 * floor < np.mean(calibrated) < 1.2 * floor
+    # The same labels against sharpened probabilities: over-confidence stands far above it.
+    labels = torch.multinomial(probs, 1, generator=g)[:, 0]
+    assert expected_calibration_error((logits * 3).softmax(1), labels) > 5 * floor
+    # Sampling noise: a quarter of the faces, about twice the floor (1 / sqrt(n)).
+    assert 1.6 < ece_floor(probs[:1000]) / floor < 2.4
+    # Sure and right is nothing to draw: confidence 1 gives a floor of 0.
+    assert ece_floor(torch.eye(NUM_CLASSES)[[0, 1, 2]]) == 0.0
+
+
+def test_metrics_report_the_floor_beside_the_ece():
+    logits, labels = _seventy_percent_logits(500)
+    m = classification_metrics(logits, labels)
+    assert m.ece_floor == pytest.approx(ece_floor(logits.softmax(1)))
+    assert m.to_dict()["ece_floor"] == pytest.approx(m.ece_floor, abs=1e-5) and 0 < m.ece_floor < 0.1
 
 
 @pytest.mark.parametrize("scale, direction", [(4.0, "over"), (0.4, "under")])

@@ -83,3 +83,26 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
         labels: (N,) class indices.
     """
     return reliability_bins(probs, labels, n_bins).ece
+
+
+def ece_floor(probs: torch.Tensor, n_bins: int = 15, draws: int = 200, seed: int = 0) -> float:
+    """The ECE that a perfectly calibrated model with these confidences would show on average, on this many faces.
+
+    Right probabilities still give an ECE above 0 on a finite test set: each bin's accuracy is a sample. Here each
+    face's top-1 prediction is right with probability equal to its confidence, ``draws`` times (a fixed seed, so
+    the figure is reproducible), and the mean ECE is returned. An ECE near it is as calibrated as the faces can show.
+
+    Args:
+        probs: (N, C) probabilities.
+        n_bins: equal-width bins over [0, 1], as ``expected_calibration_error``.
+        draws: simulated test sets.
+        seed: of the draws.
+    """
+    conf = probs.detach().double().max(dim=1).values
+    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    gen = torch.Generator().manual_seed(seed)
+    correct = (torch.rand(len(conf), draws, generator=gen, dtype=torch.float64) < conf[:, None]).double()
+    right = torch.zeros(n_bins, draws, dtype=torch.float64).index_add_(0, bins, correct)
+    expected = torch.bincount(bins, conf, minlength=n_bins).double()
+    # sum over bins of share * |accuracy - confidence| = sum over bins of |right - expected| / N
+    return float((right - expected[:, None]).abs().sum(0).mean() / len(conf))

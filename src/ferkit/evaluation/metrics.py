@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.evaluation.calibration import reliability_bins
+from ferkit.evaluation.calibration import ece_floor, reliability_bins
 from ferkit.labels import EMOTIONS
 
 ECE_BINS = 15
@@ -79,6 +79,8 @@ class ClassificationMetrics:
         loss_uncalibrated: cross-entropy of ``softmax(logits)``.
         ece: expected calibration error of the calibrated probabilities (``ECE_BINS`` bins).
         ece_uncalibrated: the same before temperature scaling.
+        ece_floor: the ECE a perfectly calibrated model with the same confidences would show on these faces on
+            average (``calibration.ece_floor``): how low ``ece`` can be on this many faces.
         temperature: the temperature applied.
         per_class: class name -> its figures, in ``ferkit.labels.EMOTIONS`` order.
         confusion_matrix: (C, C) counts; row = true class, column = predicted class.
@@ -91,6 +93,7 @@ class ClassificationMetrics:
     loss_uncalibrated: float
     ece: float
     ece_uncalibrated: float
+    ece_floor: float
     temperature: float
     per_class: dict[str, ClassMetrics]
     confusion_matrix: np.ndarray
@@ -117,6 +120,7 @@ class ClassificationMetrics:
             "macro_auroc": rounded(self.macro_auroc), "loss": rounded(self.loss),
             "loss_uncalibrated": rounded(self.loss_uncalibrated),
             "ece": rounded(self.ece), "ece_uncalibrated": rounded(self.ece_uncalibrated), "ece_bins": ECE_BINS,
+            "ece_floor": rounded(self.ece_floor),
             "temperature": rounded(self.temperature),
             "per_class": {name: c.to_dict() for name, c in self.per_class.items()},
             "confusion_matrix": self.confusion_matrix.tolist(),
@@ -161,6 +165,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, temperatu
         loss_uncalibrated=float(F.cross_entropy(logits, labels)),
         ece=reliability_bins(probs, labels, ECE_BINS).ece,
         ece_uncalibrated=reliability_bins(logits.softmax(1), labels, ECE_BINS).ece,
+        ece_floor=ece_floor(probs, ECE_BINS),
         temperature=float(temperature),
         per_class={name: ClassMetrics(precision[i], recall[i], f1[i], support[i], auroc[i])
                    for i, name in enumerate(class_names)},

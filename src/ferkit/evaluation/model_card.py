@@ -102,7 +102,9 @@ def model_card_text(metrics: dict, report_dir: Path, card: Path) -> str:
         ("macro F1", num(m["macro_f1"]), ""),
         ("macro AUROC", num(m["macro_auroc"]), "one-vs-rest"),
         ("cross-entropy", num(m["loss"]), f"uncalibrated {num(m['loss_uncalibrated'])}"),
-        ("ECE (15 bins)", num(m["ece"]), f"uncalibrated {num(m['ece_uncalibrated'])}"),
+        ("ECE (15 bins)", num(m["ece"]), f"uncalibrated {num(m['ece_uncalibrated'])}"
+         + (f"; a perfectly calibrated model would show {num(m['ece_floor'])} on these faces by chance"
+            if "ece_floor" in m else "")),
         ("temperature", num(m["temperature"], 3), m["temperature_source"]),
     ]
     if m.get("int8"):

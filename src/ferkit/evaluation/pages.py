@@ -186,7 +186,9 @@ def _summary(ev: Evaluation, m: dict) -> Section:
         ["loss (cross-entropy)", num(m["loss"]),
          f"of the calibrated probabilities (uncalibrated {num(m['loss_uncalibrated'])})"],
         ["ECE", num(m["ece"]),
-         f"expected calibration error, {m['ece_bins']} bins (uncalibrated {num(m['ece_uncalibrated'])})"],
+         f"expected calibration error, {m['ece_bins']} bins (uncalibrated {num(m['ece_uncalibrated'])}"
+         + (f"; {num(m['ece_floor'])} for a perfectly calibrated model on these faces" if "ece_floor" in m else "")
+         + ")"],
         ["temperature", num(m["temperature"], 3), m["temperature_source"]],
     ]
     if m.get("int8"):
@@ -232,7 +234,10 @@ def _calibration(m: dict) -> Section:
                    text=[f"Temperature scaling divides the logits by T = {num(m['temperature'], 3)} "
                          f"({m['temperature_source']}). ECE {num(m['ece_uncalibrated'])} before, "
                          f"{num(m['ece'])} after; cross-entropy {num(m['loss_uncalibrated'])} before, "
-                         f"{num(m['loss'])} after. Bars below the diagonal: over-confident."])
+                         f"{num(m['loss'])} after. Bars below the diagonal: over-confident."
+                         + (f" Even a model whose probabilities were exactly right would show ECE "
+                            f"{num(m['ece_floor'])} on average on these {m['n']:,} faces, by chance: how low ECE "
+                            "can go here." if "ece_floor" in m else "")])
 
 
 def _wild(ev: Evaluation, m: dict) -> Section:
