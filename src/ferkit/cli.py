@@ -402,7 +402,8 @@ def _run_evaluate(args) -> int:
           f"accuracy {m['accuracy']:.4f} (flip TTA {m['accuracy_tta']:.4f}"
           + (f", de-duplicated {m['accuracy_dedup']:.4f}" if m["accuracy_dedup"] is not None else "")
           + (f", FER+ {m['accuracy_ferplus']:.4f}" if m["accuracy_ferplus"] is not None else "")
-          + f"), top-2 {m['top2_accuracy']:.4f}, ECE {m['ece']:.4f} (uncalibrated {m['ece_uncalibrated']:.4f})")
+          + f"), top-2 {m['top2_accuracy']:.4f}, ECE {m['ece']:.4f} (uncalibrated {m['ece_uncalibrated']:.4f}, "
+            f"floor {m['ece_floor']:.4f})")
     if m["wild"] is not None:
         w = m["wild"]
         weak = "n/a" if w["weak_accuracy"] is None else f"{w['weak_accuracy']:.4f}"
