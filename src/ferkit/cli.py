@@ -176,7 +176,8 @@ def _run_train(args) -> int:
         if test:
             print(f"test accuracy {test['accuracy']:.4f} (flip TTA {test['accuracy_tta']:.4f}, "
                   f"de-duplicated {test['accuracy_dedup']:.4f}), ECE {test['ece']:.4f} "
-                  f"(uncalibrated {test['ece_uncalibrated']:.4f}) on {test['split']}")
+                  f"(uncalibrated {test['ece_uncalibrated']:.4f}"
+                  + (f", floor {test['ece_floor']:.4f}" if "ece_floor" in test else "") + f") on {test['split']}")
     return 0
 
 

@@ -51,6 +51,7 @@ def test_train_api_writes_a_complete_run(fer2013_csv, tmp_path):
     test = summary["test"]
     assert test["n"] == 3589 and 0 < test["accuracy"] < 1 and test["n_dedup"] == 3301
     assert test["nll"] <= test["nll_uncalibrated"] + 0.05  # temperature fitted on val, applied on test
+    assert 0 < test["ece_floor"] < 0.05  # what chance alone gives a calibrated model on 3,589 faces
     header = (run / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
     for name in ("acc", "loss", "precision", "recall", "auroc"):
         assert f"train/{name}" in header and f"val/{name}" in header

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ferkit.config import TrainConfig
 from ferkit.data.dataset import FaceDataset
-from ferkit.evaluation.calibration import expected_calibration_error, fit_temperature
+from ferkit.evaluation.calibration import ece_floor, expected_calibration_error, fit_temperature
 from ferkit.evaluation.logits import face_logits
 from ferkit.training.checkpoint import Checkpoint
 
@@ -84,6 +84,7 @@ def figures_from_logits(logits: torch.Tensor, logits_tta: torch.Tensor, data: Fa
         "nll_uncalibrated": round(float(F.cross_entropy(logits, test_y)), 5),
         "ece": round(expected_calibration_error((logits / temperature).softmax(1), test_y), 5),
         "ece_uncalibrated": round(expected_calibration_error(logits.softmax(1), test_y), 5),
+        "ece_floor": round(ece_floor((logits / temperature).softmax(1)), 5),
     }
 
 
