@@ -122,20 +122,20 @@ def train(names: list[str]) -> int:
         if (run / "summary.json").is_file():
             print(f"{name}: done", flush=True)
             continue
+        names_used = {key for o in overrides for key in ("{FOLD_TEACHERS}", "{INSAMPLE_FOLDS}") if key in o}
+        fold_teachers = ",".join(map(str, FOLD_TEACHERS))
         places = {"{TEACHER_CPU50}": str(TEACHER_CPU50), "{TEACHERS_L80X2}": str(TEACHERS_L80X2),
-                  "{FOLD_TEACHERS}": ",".join(map(str, FOLD_TEACHERS)), "{INSAMPLE_FOLDS}": str(INSAMPLE_FOLDS)}
+                  "{FOLD_TEACHERS}": fold_teachers, "{INSAMPLE_FOLDS}": str(INSAMPLE_FOLDS)}
         for key, value in places.items():
             overrides = [o.replace(key, value) for o in overrides]
-        if any("fold-teacher-" in o or str(INSAMPLE_FOLDS) in o for o in overrides):
-            absent = [str(t) for t in FOLD_TEACHERS if not t.is_file()]
-            if absent:
-                print(f"{name}: skipped, fold teacher(s) missing: {', '.join(absent)} (rows fold-teacher-0/1)",
-                      flush=True)
-                continue
-        if any(str(INSAMPLE_FOLDS) in o for o in overrides) and not INSAMPLE_FOLDS.is_file():
+        absent = [str(t) for t in FOLD_TEACHERS if not t.is_file()]
+        if names_used and absent:
+            print(f"{name}: skipped, fold teacher(s) missing: {', '.join(absent)} (rows fold-teacher-0/1)", flush=True)
+            continue
+        if "{INSAMPLE_FOLDS}" in names_used and not INSAMPLE_FOLDS.is_file():
             subprocess.run([sys.executable, str(REPO / "bench" / "teacher_outputs.py"), "--insample",
-                            "--teacher", places["{FOLD_TEACHERS}"], "--data", str(FER2013), "--out",
-                            str(INSAMPLE_FOLDS)], cwd=REPO, check=True)
+                            "--teacher", fold_teachers, "--data", str(FER2013), "--out", str(INSAMPLE_FOLDS)],
+                           cwd=REPO, check=True)
         if any(str(TEACHERS_L80X2) in o for o in overrides) and not TEACHERS_L80X2.is_file():
             print(f"{name}: skipped, {TEACHERS_L80X2} is missing (the command that writes it is in this script)",
                   flush=True)
