@@ -56,6 +56,11 @@ class ReliabilityBins:
         return float((weight * np.abs(self.accuracy[full] - self.confidence[full])).sum())
 
 
+def _confidence_bins(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Each confidence's bin: bin i holds (i/n, (i+1)/n]; a confidence of exactly 0 cannot occur with softmax."""
+    return torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+
+
 def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> ReliabilityBins:
     """Bin predictions by their top-1 probability.
 
@@ -66,8 +71,7 @@ def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
     """
     conf, pred = probs.detach().max(dim=1)
     conf, correct = conf.double(), (pred == labels).double()
-    # Bin i holds confidences in (i/n, (i+1)/n]; a confidence of exactly 0 cannot occur with softmax.
-    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    bins = _confidence_bins(conf, n_bins)
     count = torch.bincount(bins, minlength=n_bins).double()
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = (torch.bincount(bins, correct, minlength=n_bins) / count).numpy()
@@ -85,12 +89,12 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
     return reliability_bins(probs, labels, n_bins).ece
 
 
-def ece_floor(probs: torch.Tensor, n_bins: int = 15, draws: int = 200, seed: int = 0) -> float:
-    """The ECE that a perfectly calibrated model with these confidences would show on average, on this many faces.
+def simulated_ece(probs: torch.Tensor, n_bins: int = 15, draws: int = 500, seed: int = 0) -> np.ndarray:
+    """The ECE of ``draws`` test sets on which a model with these confidences is perfectly calibrated.
 
-    Right probabilities still give an ECE above 0 on a finite test set: each bin's accuracy is a sample. Here each
-    face's top-1 prediction is right with probability equal to its confidence, ``draws`` times (a fixed seed, so
-    the figure is reproducible), and the mean ECE is returned. An ECE near it is as calibrated as the faces can show.
+    Right probabilities still give an ECE above 0 on a finite test set: each bin's accuracy is a sample. Here
+    each face's top-1 prediction is right with probability equal to its confidence, in each of ``draws``
+    simulated test sets (a fixed seed, so the figures are reproducible).
 
     Args:
         probs: (N, C) probabilities.
@@ -99,10 +103,16 @@ def ece_floor(probs: torch.Tensor, n_bins: int = 15, draws: int = 200, seed: int
         seed: of the draws.
     """
     conf = probs.detach().double().max(dim=1).values
-    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)
+    bins = _confidence_bins(conf, n_bins)
     gen = torch.Generator().manual_seed(seed)
     correct = (torch.rand(len(conf), draws, generator=gen, dtype=torch.float64) < conf[:, None]).double()
     right = torch.zeros(n_bins, draws, dtype=torch.float64).index_add_(0, bins, correct)
     expected = torch.bincount(bins, conf, minlength=n_bins).double()
     # sum over bins of share * |accuracy - confidence| = sum over bins of |right - expected| / N
-    return float((right - expected[:, None]).abs().sum(0).mean() / len(conf))
+    return ((right - expected[:, None]).abs().sum(0) / len(conf)).numpy()
+
+
+def ece_floor(probs: torch.Tensor, n_bins: int = 15, draws: int = 500, seed: int = 0) -> float:
+    """The ECE that a perfectly calibrated model with these confidences would show on average, on this many faces:
+    the mean of ``simulated_ece``. An ECE near it is as calibrated as the faces can show."""
+    return float(simulated_ece(probs, n_bins, draws, seed).mean())
