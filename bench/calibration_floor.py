@@ -84,6 +84,7 @@ def main() -> int:
     from ferkit.evaluation.calibration import expected_calibration_error as ece
     from ferkit.evaluation.calibration import fit_temperature, simulated_ece
     from ferkit.evaluation.logits import face_logits
+    from ferkit.evaluation.metrics import ECE_BINS
     from ferkit.training.checkpoint import load_checkpoint
 
     if not Path(args.data).is_file():
@@ -103,13 +104,13 @@ def main() -> int:
     model_path = Path(args.model).resolve()
     shown = str(model_path.relative_to(REPO)) if model_path.is_relative_to(REPO) else args.model
     report = {"bench": "calibration_floor", "model": shown, "stored_temperature": round(ckpt.temperature, 4),
-              "faces": {"PublicTest": len(yv), "PrivateTest": len(yt)}, "bins": 15, "sims": args.sims,
+              "faces": {"PublicTest": len(yv), "PrivateTest": len(yt)}, "bins": ECE_BINS, "sims": args.sims,
               "threads": args.threads, "tta": {}}
     for tta in ("none", "flip"):
         zv = face_logits(model, val.faces, ckpt.normalization, tta=tta).double()
         zt = face_logits(model, test.faces, ckpt.normalization, tta=tta).double()
         p = (zt / ckpt.temperature).softmax(1)
-        floor = simulated_ece(p, 15, args.sims)
+        floor = simulated_ece(p, ECE_BINS, args.sims)
         boot = [ece(p[i], yt[i]) for i in (torch.randint(0, len(yt), (len(yt),), generator=gen)
                                             for _ in range(args.sims))]
         t_oracle = fit_temperature(zt, yt)
