@@ -109,26 +109,17 @@ def main() -> int:
 
 def _insample_outputs(config, faces, out: str):
     """Each face's probabilities averaged over the fold teachers that were trained on it; written to ``out``."""
-    import dataclasses
-
     import numpy as np
     import torch
 
-    # The run's own fold check and file format, so that the control differs from --crossfit in nothing else.
-    from ferkit.labels import NUM_CLASSES
+    # The run's own fold check, teacher pass and file format, so the control differs from --crossfit in nothing else.
     from ferkit.training.module import (_crossfit_folds, _teacher_cache_key, _write_teacher_outputs,
                                         offline_teacher_probs)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     paths = config.teacher_paths()
-    probs = torch.zeros(len(faces), NUM_CLASSES)
-    count = torch.zeros(len(faces))
-    for path, held_out in zip(paths, _crossfit_folds(config, paths, len(faces))):
-        trained_on = torch.from_numpy(np.setdiff1d(np.arange(len(faces)), held_out))
-        one = dataclasses.replace(config, teacher=path, distill_mode="offline")
-        probs[trained_on] += offline_teacher_probs(one, faces[trained_on.numpy()], device)
-        count[trained_on] += 1
-    probs /= count[:, None]
+    trained_on = [np.setdiff1d(np.arange(len(faces)), held_out)
+                  for held_out in _crossfit_folds(config, paths, len(faces))]
+    probs = offline_teacher_probs(config, faces, "cuda" if torch.cuda.is_available() else "cpu", index=trained_on)
     _write_teacher_outputs(Path(out), _teacher_cache_key(config, faces) | {"mode": "insample"}, probs)
     return probs
 

@@ -197,13 +197,15 @@ def face_folds(n: int, n_folds: int) -> np.ndarray:
     return np.random.default_rng(0).permutation(n) % n_folds
 
 
-def offline_teacher_probs(config: TrainConfig, faces: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+def offline_teacher_probs(config: TrainConfig, faces: np.ndarray, device: torch.device | str = "cpu",
+                          index: list[np.ndarray] | None = None) -> torch.Tensor:
     """The teachers' averaged probabilities at ``distill_temperature`` for each face (N, C).
 
     Computed once for ``distill_mode=offline``, on the faces as they are (a mirror image would double the
     cost for little: the labels do not change under a flip), on ``device``; with a progress bar, as large
     teachers take many minutes on a CPU. For ``distill_mode=crossfit`` each teacher gives outputs only on the
-    fold it was trained without (see ``_crossfit_folds``).
+    fold it was trained without (see ``_crossfit_folds``). ``index`` overrides which faces each teacher gives
+    outputs on (one array per teacher; every face needs at least one).
     """
     from tqdm.auto import tqdm
 
@@ -211,9 +213,9 @@ def offline_teacher_probs(config: TrainConfig, faces: np.ndarray, device: torch.
 
     t = config.distill_temperature
     paths = config.teacher_paths()
-    if config.distill_mode == "crossfit":
+    if index is None and config.distill_mode == "crossfit":
         index = _crossfit_folds(config, paths, len(faces))
-    else:
+    elif index is None:
         index = [np.arange(len(faces))] * len(paths)
     probs = torch.zeros(len(faces), NUM_CLASSES, dtype=torch.float64)
     count = torch.zeros(len(faces), dtype=torch.float64)
