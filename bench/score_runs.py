@@ -2,7 +2,9 @@
 
 For models trained where the test split was not carried (``bench/gpu_train.py`` packs Training and
 PublicTest only), this is where their test figures come from. Per model: accuracy, flip-TTA accuracy,
-accuracy on the de-duplicated test subset, ECE (15 bins) after and before the model's temperature.
+accuracy on the de-duplicated test subset, ECE (15 bins) after and before the model's temperature;
+with ``--ferplus``, also accuracy against FER+ majority labels on PublicTest and PrivateTest (the faces
+that have one), which can tell apart models that FER2013's one-annotator labels rank the other way.
 Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
 and with flip TTA, and both on the de-duplicated subset. Prints JSON.
 
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--ensemble", action="append", default=[], metavar="RUN,RUN,...",
                         help="score only these ensembles (members by run folder name); default: every combination")
     parser.add_argument("--cache", help="folder for each model's test logits, reused by later calls")
+    parser.add_argument("--ferplus", help="fer2013new.csv: also score against FER+ majority labels")
     args = parser.parse_args()
     folders = [Path(p).parent.name for p in args.models]
     # A model is named by its run folder, or by the path given where two runs share a folder name.
@@ -60,6 +63,7 @@ def main() -> None:
     test = data.by_split("test")
     y = torch.as_tensor(test.labels)
     dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
+    relabelled = load_dataset(args.data, ferplus=args.ferplus) if args.ferplus else None
 
     def pct(logits: torch.Tensor, mask=slice(None)) -> float:
         return round(float((logits[mask].argmax(1) == y[mask]).double().mean()) * 100, 2)
@@ -88,7 +92,14 @@ def main() -> None:
             "ece": round(expected_calibration_error((plain / t).softmax(1), y) * 100, 2),
             "ece_uncalibrated": round(expected_calibration_error(plain.softmax(1), y) * 100, 2),
             "temperature": round(t, 4), "val_accuracy": ckpt.metrics.get("val_accuracy"),
-            "epochs_run": ckpt.metrics.get("epochs_run"), "score_s": round(time.time() - started, 1)}
+            "epochs_run": ckpt.metrics.get("epochs_run")}
+        if relabelled is not None:
+            for split, key in (("val", "accuracy_ferplus_val"), ("test", "accuracy_ferplus")):
+                part = relabelled.by_split(split)
+                logits = face_logits(model, part.faces, ckpt.normalization)
+                out["models"][path][key] = round(float((logits.argmax(1) == torch.as_tensor(part.labels))
+                                                       .double().mean()) * 100, 2)
+        out["models"][path]["score_s"] = round(time.time() - started, 1)
         print(json.dumps({path: out["models"][path]}), flush=True)
         if args.write:
             # The same logits, scored as training scores a test split (fractions, NLL too).
