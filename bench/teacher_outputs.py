@@ -18,6 +18,10 @@ file written before, without the teachers:
 
     python bench/teacher_outputs.py --inspect carry/teachers.pt --data fer2013.csv.gz
 
+``--ferplus fer2013new.csv`` (with the FER2013 CSV as ``--data``) adds how the outputs stand against FER+'s
+ten-annotator majority labels: how often the top class is FER+'s label, and, on the faces where it is not
+FER2013's label, whether FER+ sides with the teachers or with FER2013.
+
 A teacher reproduces the labels of the faces it was trained on (the two 80-epoch ``l`` agree with the label
 on 95% of theirs), so its outputs there carry little beyond the label. ``--crossfit`` takes teachers trained
 with ``holdout_fold=K/N`` (every fold K covered) and gives each face only the outputs of the teachers trained
@@ -58,6 +62,7 @@ def main() -> int:
     parser.add_argument("--insample", action="store_true",
                         help="the control for --crossfit: the same teachers, each face gets those trained on it")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--ferplus", metavar="CSV", help="fer2013new.csv: compare the outputs with FER+ labels")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="training settings that change the faces, e.g. train_limit=512")
     args = parser.parse_args()
@@ -102,9 +107,35 @@ def main() -> int:
         "top_class_is_label": round(float((probs.argmax(1) == labels).double().mean()), 4),
         "mean_top_probability": round(float(probs.max(1).values.mean()), 4),
         "mean_label_probability": round(float(probs[torch.arange(len(probs)), labels].mean()), 4),
-        "threads": args.threads, "wall_s": round(time.time() - started, 1)}
+        "threads": args.threads}
+    if args.ferplus:
+        try:
+            report["ferplus"] = _against_ferplus(args.ferplus, train.train_data, probs.argmax(1), labels)
+        except FerkitError as err:
+            sys.exit(f"error: {err}")
+    report["wall_s"] = round(time.time() - started, 1)
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _against_ferplus(path: str, faces, top, labels) -> dict:
+    """The teachers' top class and FER2013's label, each against FER+'s majority, where FER+ has one."""
+    import torch
+
+    from ferkit.data.ferplus import NO_LABEL, fer2013_rows, load_ferplus
+
+    majority = torch.as_tensor(load_ferplus(path).majority()[fer2013_rows(faces)])
+    has = majority != NO_LABEL
+    differ = has & (top != labels)
+
+    def share(hits, among) -> float:
+        return round(float((hits & among).sum() / max(int(among.sum()), 1)), 4)
+
+    return {"faces": int(has.sum()), "label_is_ferplus": share(labels == majority, has),
+            "top_class_is_ferplus": share(top == majority, has),
+            "where_top_class_is_not_label": {"faces": int(differ.sum()),
+                                             "ferplus_is_top_class": share(top == majority, differ),
+                                             "ferplus_is_label": share(labels == majority, differ)}}
 
 
 def _insample_outputs(config, faces, out: str):
