@@ -201,10 +201,16 @@ def crossfit_runs(args, work: Path, runs: Path, logs: Path, begin: float, report
     teachers = [runs / f"gpu-l-fold{k}" / "model.pt" for k in range(n)]
     outputs = work / "teachers_crossfit.pt"
     students = "configs/s_gpu80_teachers.yaml"
-    plan = [("gpu-s-plain-seed1", "configs/s_gpu80.yaml", ["seed=1"])] if n == 2 else \
-        [("gpu-s-plain-seed3", "configs/s_gpu80.yaml", ["seed=3"])]
-    if n == 2:
-        plan.insert(0, ("gpu-s-teachers-seed0", students, [f"teacher_outputs={args.teacher_outputs}", "seed=0"]))
+    if n == 2:  # the arms of the third loan
+        crossfit = [("gpu-s-crossfit-seed0", students, [f"teacher_outputs={outputs}", "seed=0"]),
+                    ("gpu-s-crossfit-t4-seed0", students,
+                     [f"teacher_outputs={outputs}", "seed=0", "distill_temperature=4"])]
+        control = [("gpu-s-teachers-seed0", students, [f"teacher_outputs={args.teacher_outputs}", "seed=0"]),
+                   ("gpu-s-plain-seed1", "configs/s_gpu80.yaml", ["seed=1"])]
+    else:
+        crossfit = [(f"gpu-s-crossfit{n}-seed{seed}", students, [f"teacher_outputs={outputs}", f"seed={seed}"])
+                    for seed in (0, 1, 2)]
+        control = [("gpu-s-plain-seed3", "configs/s_gpu80.yaml", ["seed=3"])]
     if all(t.is_file() for t in teachers):
         done = subprocess.run([sys.executable, "bench/teacher_outputs.py", "--crossfit", "--data", args.data,
                                "--teacher", ",".join(map(str, teachers)), "--out", str(outputs), *args.extra],
@@ -214,13 +220,7 @@ def crossfit_runs(args, work: Path, runs: Path, logs: Path, begin: float, report
     if n > 2:  # too many to carry back: their outputs file and summaries come back instead
         for t in teachers:
             t.unlink(missing_ok=True)
-    if outputs.is_file():
-        crossfit = [("gpu-s-crossfit-seed0", students, [f"teacher_outputs={outputs}", "seed=0"]),
-                    ("gpu-s-crossfit-t4-seed0", students,
-                     [f"teacher_outputs={outputs}", "seed=0", "distill_temperature=4"])] if n == 2 else \
-            [(f"gpu-s-crossfit{n}-seed{seed}", students, [f"teacher_outputs={outputs}", f"seed={seed}"])
-             for seed in (0, 1, 2)]
-        plan = [*crossfit, *plan]
+    plan = [*crossfit, *control] if outputs.is_file() else control
     left = args.budget - (time.time() - begin) - 30
     threads = f"threads={max(1, cores // 4)}"
     procs = [start(name, [f"epochs={args.epochs_s}", threads, *overrides], runs, args.data, logs, left, args.extra,
