@@ -237,7 +237,9 @@ def test_killed_run_resumes_to_the_same_epoch_count(fer2013_csv, tmp_path):
 
 def test_ctrl_c_stops_with_130_and_says_how_to_go_on(fer2013_csv, tmp_path):
     run = tmp_path / "c"
-    proc = cli(SMOKE, *TINY, "epochs=20", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=c")
+    # Ctrl-C as from a terminal: a shell starts background jobs with SIGINT ignored, and a child inherits that.
+    proc = cli(SMOKE, *TINY, "epochs=20", f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=c",
+               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not (run / "checkpoints" / "last.ckpt").exists():
         time.sleep(0.2)
