@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from ferkit.data import dedup_test_mask, load_dataset
-from ferkit.data.ferplus import NO_LABEL, fer2013_rows, load_ferplus
+from ferkit.data.ferplus import NO_LABEL, load_ferplus, majority_labels
 from ferkit.evaluation.calibration import expected_calibration_error
 from ferkit.evaluation.logits import face_logits
 from ferkit.training.checkpoint import load_checkpoint
@@ -66,8 +66,7 @@ def main() -> None:
     dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
     if args.ferplus:  # FER+'s majority label of each PublicTest and PrivateTest face (NO_LABEL where none)
         votes = load_ferplus(args.ferplus)
-        ferplus = {split: torch.as_tensor(votes.majority()[fer2013_rows(data.by_split(split))])
-                   for split in ("val", "test")}
+        ferplus = {split: torch.as_tensor(majority_labels(data.by_split(split), votes)) for split in ("val", "test")}
 
     def pct(logits: torch.Tensor, mask=slice(None)) -> float:
         return round(float((logits[mask].argmax(1) == y[mask]).double().mean()) * 100, 2)

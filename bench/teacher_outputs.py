@@ -122,9 +122,9 @@ def _against_ferplus(path: str, faces, top, labels) -> dict:
     """The teachers' top class and FER2013's label, each against FER+'s majority, where FER+ has one."""
     import torch
 
-    from ferkit.data.ferplus import NO_LABEL, fer2013_rows, load_ferplus
+    from ferkit.data.ferplus import NO_LABEL, majority_labels
 
-    majority = torch.as_tensor(load_ferplus(path).majority()[fer2013_rows(faces)])
+    majority = torch.as_tensor(majority_labels(faces, path))
     has = majority != NO_LABEL
     differ = has & (top != labels)
 

@@ -134,6 +134,30 @@ def fer2013_rows(dataset: FaceDataset) -> np.ndarray:
     return np.array([int(s[len(prefix):]) for s in dataset.source.tolist()], dtype=np.int64)
 
 
+def ferplus_rows(dataset: FaceDataset, votes: FerPlusVotes) -> np.ndarray:
+    """(N,) FER+ row of each face, checked: every face from the FER2013 CSV, in a FER+ row of its own split.
+
+    Raises:
+        DataError: rows not from the FER2013 CSV, more rows than FER+ has, or a
+            split that disagrees with FER+'s Usage (the files are not row-aligned).
+    """
+    rows = fer2013_rows(dataset)
+    if len(rows) and rows.max() >= len(votes):
+        raise DataError(f"FER+ has {len(votes)} rows but the dataset has FER2013 row {rows.max() + 1}: "
+                        "not the FER+ file of this FER2013 CSV")
+    if (wrong := np.flatnonzero(votes.split[rows] != dataset.split)).size:
+        r = rows[wrong[0]]
+        raise DataError(f"FER2013 row {r + 1} is {dataset.split[wrong[0]]} but FER+ row {r + 1} is "
+                        f"{votes.split[r]}: the two files are not row-aligned")
+    return rows
+
+
+def majority_labels(dataset: FaceDataset, ferplus: str | Path | FerPlusVotes) -> np.ndarray:
+    """(N,) int64 FER+ majority label of each face, ``NO_LABEL`` where FER+ has none; errors as ``ferplus_rows``."""
+    votes = ferplus if isinstance(ferplus, FerPlusVotes) else load_ferplus(ferplus)
+    return votes.majority()[ferplus_rows(dataset, votes)]
+
+
 def apply_ferplus(dataset: FaceDataset, ferplus: str | Path | FerPlusVotes, soft: bool = False) -> FaceDataset:
     """Relabel FER2013 rows with FER+ majority labels, dropping rows without one.
 
@@ -147,14 +171,7 @@ def apply_ferplus(dataset: FaceDataset, ferplus: str | Path | FerPlusVotes, soft
             split that disagrees with FER+'s Usage (the files are not row-aligned).
     """
     votes = ferplus if isinstance(ferplus, FerPlusVotes) else load_ferplus(ferplus)
-    rows = fer2013_rows(dataset)
-    if len(rows) and rows.max() >= len(votes):
-        raise DataError(f"FER+ has {len(votes)} rows but the dataset has FER2013 row {rows.max() + 1}: "
-                        "not the FER+ file of this FER2013 CSV")
-    if (wrong := np.flatnonzero(votes.split[rows] != dataset.split)).size:
-        r = rows[wrong[0]]
-        raise DataError(f"FER2013 row {r + 1} is {dataset.split[wrong[0]]} but FER+ row {r + 1} is "
-                        f"{votes.split[r]}: the two files are not row-aligned")
+    rows = ferplus_rows(dataset, votes)
     label = votes.majority()[rows]
     keep = label != NO_LABEL
     return replace(dataset.subset(keep), labels=label[keep], name=f"{dataset.name}+ferplus",

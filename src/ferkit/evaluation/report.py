@@ -219,16 +219,6 @@ def _select(dataset, split: str, limit: int) -> np.ndarray:
     return rows[:limit] if limit else rows
 
 
-def _ferplus_labels(dataset, rows: np.ndarray, ferplus: str | Path) -> np.ndarray:
-    """(len(rows),) FER+ majority label of each selected face, -1 where FER+ has none."""
-    from ferkit.data import apply_ferplus
-
-    subset = dataset.subset(rows)
-    relabelled = apply_ferplus(subset, ferplus)
-    by_source = dict(zip(relabelled.source.tolist(), relabelled.labels.tolist()))
-    return np.array([by_source.get(s, -1) for s in subset.source.tolist()], dtype=np.int64)
-
-
 def _temperature(ckpt, model, dataset, split: str, limit: int, progress: bool) -> tuple[float, str]:
     """The checkpoint's temperature; for an uncalibrated checkpoint (T = 1), one fitted here on val."""
     if ckpt.temperature != 1.0:
@@ -262,6 +252,7 @@ def evaluate(model: str | Path | None, data: str | Path, *, ferplus: str | Path 
     """
     from ferkit.data import load_dataset
     from ferkit.data.duplicates import copies_in
+    from ferkit.data.ferplus import majority_labels
     from ferkit.evaluation.gradcam import grad_cam
     from ferkit.evaluation.history import training_history
     from ferkit.evaluation.samples import class_examples
@@ -283,7 +274,7 @@ def evaluate(model: str | Path | None, data: str | Path, *, ferplus: str | Path 
     dataset = load_dataset(data)
     rows = _select(dataset, split, limit)
     faces, labels = dataset.faces[rows], dataset.labels[rows]
-    ferplus_labels = _ferplus_labels(dataset, rows, ferplus) if ferplus else None
+    ferplus_labels = majority_labels(dataset.subset(rows), ferplus) if ferplus else None
     # Without training faces (a pack of the test split alone) there is nothing to compare with.
     has_train = bool((dataset.split == "train").any())
     dedup = None if split == "train" or not has_train else ~copies_in(dataset, "train")[rows]
