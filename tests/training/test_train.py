@@ -270,6 +270,7 @@ def test_ddp_two_cpu_processes_agree(fer2013_csv, tmp_path, launcher):
                                  "train", *map(str, args)], cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     out, _ = proc.communicate(timeout=300)
+    assert (tmp_path / "ddp" / "summary.json").is_file(), out  # the ranks' output when the run did not finish
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["world_size"] == 2, out
     a, b = summary["rank_param_checksums"]
