@@ -4,9 +4,11 @@ For models trained where the test split was not carried (``bench/gpu_train.py`` 
 PublicTest only), this is where their test figures come from. Per model: accuracy, flip-TTA accuracy,
 accuracy on the de-duplicated test subset, ECE (15 bins) after and before the model's temperature;
 with ``--ferplus``, also accuracy against FER+ majority labels on PublicTest and PrivateTest (the faces
-that have one), which can tell apart models that FER2013's one-annotator labels rank the other way.
+that have one), which can tell apart models that FER2013's one-annotator labels rank the other way;
+with ``--tencrop``, accuracy with ten-crop TTA too (``ferkit.evaluation.logits.ten_crop_views``; ten
+forward passes a face, so about 20 minutes for ``resnet_swish_l`` on 2 cores).
 Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
-and with flip TTA, and both on the de-duplicated subset. Prints JSON.
+and with flip TTA (and ten-crop), and each on the de-duplicated subset. Prints JSON.
 
 ``--write`` also stores the test figures in each checkpoint's metrics (``metrics["test"]``, as
 training writes them when the test split is present) and in the ``summary.json`` beside it, so
@@ -51,6 +53,7 @@ def main() -> None:
                         help="score only these ensembles (members by run folder name); default: every combination")
     parser.add_argument("--cache", help="folder for each model's test logits, reused by later calls")
     parser.add_argument("--ferplus", help="fer2013new.csv: also score against FER+ majority labels")
+    parser.add_argument("--tencrop", action="store_true", help="also score with ten-crop TTA")
     args = parser.parse_args()
     folders = [Path(p).parent.name for p in args.models]
     # A model is named by its run folder, or by the path given where two runs share a folder name.
@@ -90,12 +93,23 @@ def main() -> None:
                 torch.save((plain, flip), cached)
         t = ckpt.temperature
         calibrated[path] = (plain / t, flip / t)
+        if args.tencrop:
+            tencrop_file = cached.with_suffix(".tencrop.pt") if cached else None
+            if tencrop_file and tencrop_file.is_file():
+                tencrop = torch.load(tencrop_file, weights_only=True)
+            else:
+                tencrop = face_logits(model, test.faces, ckpt.normalization, tta="tencrop")
+                if tencrop_file:
+                    torch.save(tencrop, tencrop_file)
+            calibrated[path] += (tencrop / t,)
         out["models"][path] = {
             "arch": ckpt.arch, "accuracy": pct(plain), "accuracy_flip": pct(flip), "accuracy_dedup": pct(plain, dedup),
             "ece": round(expected_calibration_error((plain / t).softmax(1), y) * 100, 2),
             "ece_uncalibrated": round(expected_calibration_error(plain.softmax(1), y) * 100, 2),
             "temperature": round(t, 4), "val_accuracy": ckpt.metrics.get("val_accuracy"),
             "epochs_run": ckpt.metrics.get("epochs_run")}
+        if args.tencrop:
+            out["models"][path] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
         if args.ferplus:
             val = face_logits(model, data.by_split("val").faces, ckpt.normalization)
             for split, logits, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
@@ -115,6 +129,9 @@ def main() -> None:
         out["ensembles"].append({"members": [label[p] for p in combo],
                                  "accuracy": pct(plain), "accuracy_flip": pct(flip),
                                  "accuracy_dedup": pct(plain, dedup), "accuracy_flip_dedup": pct(flip, dedup)})
+        if args.tencrop:
+            tencrop = sum(calibrated[p][2].softmax(1) for p in combo) / len(combo)
+            out["ensembles"][-1] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
     print(json.dumps(out, indent=2))
 
 
