@@ -8,7 +8,10 @@ that have one), which can tell apart models that FER2013's one-annotator labels 
 with ``--tencrop``, accuracy with ten-crop TTA too (``ferkit.evaluation.logits.ten_crop_views``; ten
 forward passes a face, so about 20 minutes for ``resnet_swish_l`` on 2 cores).
 Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
-and with flip TTA (and ten-crop), and each on the de-duplicated subset. Prints JSON.
+and with flip TTA (and ten-crop), and each on the de-duplicated subset. ``--select N`` also picks an
+ensemble without looking at the test split: N steps of greedy forward selection with replacement
+(Caruana et al., 2004) of the model that most lowers the PublicTest NLL of the averaged probabilities, so a
+model picked k times weighs k/N; it is then scored like the others. Prints JSON.
 
 ``--write`` also stores the test figures in each checkpoint's metrics (``metrics["test"]``, as
 training writes them when the test split is present) and in the ``summary.json`` beside it, so
@@ -25,6 +28,7 @@ ones again on the CPU (about 4 minutes each for ``resnet_swish_l`` on 2 cores).
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import itertools
 import json
@@ -54,6 +58,8 @@ def main() -> None:
     parser.add_argument("--cache", help="folder for each model's test logits, reused by later calls")
     parser.add_argument("--ferplus", help="fer2013new.csv: also score against FER+ majority labels")
     parser.add_argument("--tencrop", action="store_true", help="also score with ten-crop TTA")
+    parser.add_argument("--select", type=int, default=0, metavar="N",
+                        help="also pick an ensemble on PublicTest by N steps of greedy selection (see above)")
     args = parser.parse_args()
     folders = [Path(p).parent.name for p in args.models]
     # A model is named by its run folder, or by the path given where two runs share a folder name.
@@ -76,7 +82,7 @@ def main() -> None:
 
     out: dict = {"bench": "score_runs", "split": "FER2013 PrivateTest", "n": len(y), "n_dedup": int(dedup.sum()),
                  "cpu": platform.machine(), "threads": args.threads, "models": {}, "ensembles": []}
-    calibrated = {}
+    calibrated, val_calibrated = {}, {}
     for path in args.models:
         started = time.time()
         ckpt = load_checkpoint(path)
@@ -110,8 +116,16 @@ def main() -> None:
             "epochs_run": ckpt.metrics.get("epochs_run")}
         if args.tencrop:
             out["models"][path] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
+        if args.ferplus or args.select:
+            val_file = cached.with_suffix(".val.pt") if cached else None
+            if val_file and val_file.is_file():
+                val = torch.load(val_file, weights_only=True)
+            else:
+                val = face_logits(model, data.by_split("val").faces, ckpt.normalization)
+                if val_file:
+                    torch.save(val, val_file)
+            val_calibrated[path] = val / t
         if args.ferplus:
-            val = face_logits(model, data.by_split("val").faces, ckpt.normalization)
             for split, logits, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
                 has = ferplus[split] != NO_LABEL
                 out["models"][path][key] = round(float((logits[has].argmax(1) == ferplus[split][has])
@@ -132,7 +146,40 @@ def main() -> None:
         if args.tencrop:
             tencrop = sum(calibrated[p][2].softmax(1) for p in combo) / len(combo)
             out["ensembles"][-1] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
+    if args.select:
+        out["selected"] = select_on_val(args.select, args.models, val_calibrated, data.by_split("val").labels,
+                                        calibrated, label, pct, dedup)
     print(json.dumps(out, indent=2))
+
+
+def select_on_val(steps: int, models: list[str], val_calibrated: dict, val_labels, calibrated: dict, label: dict,
+                  pct, dedup) -> dict:
+    """Greedy forward selection with replacement on PublicTest NLL; the bag's figures on PrivateTest."""
+    y_val = torch.as_tensor(val_labels)
+    probs = {p: val_calibrated[p].softmax(1) for p in models}
+
+    def nll(p: torch.Tensor) -> float:
+        return float(torch.nn.functional.nll_loss(p.clamp_min(1e-12).log(), y_val))
+
+    bag: list[str] = []
+    total = torch.zeros_like(next(iter(probs.values())))
+    for _ in range(steps):
+        best = min(models, key=lambda p: nll((total + probs[p]) / (len(bag) + 1)))
+        bag.append(best)
+        total = total + probs[best]
+    weights = collections.Counter(bag)
+
+    def mix(view: int) -> torch.Tensor:
+        return sum(k * calibrated[p][view].softmax(1) for p, k in weights.items()) / len(bag)
+
+    mean_val = total / len(bag)
+    result = {"steps": steps, "members": {label[p]: k for p, k in weights.most_common()},
+              "val_nll": round(nll(mean_val), 4),
+              "val_accuracy": round(float((mean_val.argmax(1) == y_val).double().mean()) * 100, 2)}
+    for view, name in enumerate(("", "_flip", "_tencrop")[:len(next(iter(calibrated.values())))]):
+        result[f"accuracy{name}"] = pct(mix(view))
+        result[f"accuracy{name}_dedup"] = pct(mix(view), dedup)
+    return result
 
 
 def write_test_figures(path: str, ckpt, figures: dict) -> None:
