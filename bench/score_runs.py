@@ -70,7 +70,7 @@ def main() -> None:
             parser.error(f"--ensemble {spec}: no model given as {', '.join(sorted(unknown))}")
     torch.set_num_threads(args.threads)
     data = load_dataset(args.data)
-    test = data.by_split("test")
+    test, val_split = data.by_split("test"), data.by_split("val")
     y = torch.as_tensor(test.labels)
     dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
     if args.ferplus:  # FER+'s majority label of each PublicTest and PrivateTest face (NO_LABEL where none)
@@ -87,26 +87,17 @@ def main() -> None:
         started = time.time()
         ckpt = load_checkpoint(path)
         model = ckpt.build_model().eval()
-        cached = Path(args.cache) / f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}.pt" \
-            if args.cache else None
-        if cached and cached.is_file():
-            plain, flip = torch.load(cached, weights_only=True)
-        else:
-            plain = face_logits(model, test.faces, ckpt.normalization)
-            flip = face_logits(model, test.faces, ckpt.normalization, tta=True)
-            if cached:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                torch.save((plain, flip), cached)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+        def logits(kind: str, compute):  # kind: a suffix of the cache file; "" for the plain and flip pair
+            return cached_logits(Path(args.cache) / f"{digest}{kind}.pt" if args.cache else None, compute)
+
+        plain, flip = logits("", lambda: (face_logits(model, test.faces, ckpt.normalization),
+                                          face_logits(model, test.faces, ckpt.normalization, tta=True)))
         t = ckpt.temperature
         calibrated[path] = (plain / t, flip / t)
         if args.tencrop:
-            tencrop_file = cached.with_suffix(".tencrop.pt") if cached else None
-            if tencrop_file and tencrop_file.is_file():
-                tencrop = torch.load(tencrop_file, weights_only=True)
-            else:
-                tencrop = face_logits(model, test.faces, ckpt.normalization, tta="tencrop")
-                if tencrop_file:
-                    torch.save(tencrop, tencrop_file)
+            tencrop = logits(".tencrop", lambda: face_logits(model, test.faces, ckpt.normalization, tta="tencrop"))
             calibrated[path] += (tencrop / t,)
         out["models"][path] = {
             "arch": ckpt.arch, "accuracy": pct(plain), "accuracy_flip": pct(flip), "accuracy_dedup": pct(plain, dedup),
@@ -117,13 +108,7 @@ def main() -> None:
         if args.tencrop:
             out["models"][path] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
         if args.ferplus or args.select:
-            val_file = cached.with_suffix(".val.pt") if cached else None
-            if val_file and val_file.is_file():
-                val = torch.load(val_file, weights_only=True)
-            else:
-                val = face_logits(model, data.by_split("val").faces, ckpt.normalization)
-                if val_file:
-                    torch.save(val, val_file)
+            val = logits(".val", lambda: face_logits(model, val_split.faces, ckpt.normalization))
             val_calibrated[path] = val / t
         if args.ferplus:
             for split, logits, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
@@ -147,9 +132,20 @@ def main() -> None:
             tencrop = sum(calibrated[p][2].softmax(1) for p in combo) / len(combo)
             out["ensembles"][-1] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
     if args.select:
-        out["selected"] = select_on_val(args.select, args.models, val_calibrated, data.by_split("val").labels,
+        out["selected"] = select_on_val(args.select, args.models, val_calibrated, val_split.labels,
                                         calibrated, label, pct, dedup)
     print(json.dumps(out, indent=2))
+
+
+def cached_logits(file: Path | None, compute):
+    """What ``compute()`` returns, kept in ``file`` (when given) and read from there by later calls."""
+    if file and file.is_file():
+        return torch.load(file, weights_only=True)
+    result = compute()
+    if file:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(result, file)
+    return result
 
 
 def select_on_val(steps: int, models: list[str], val_calibrated: dict, val_labels, calibrated: dict, label: dict,
