@@ -75,10 +75,11 @@ def main() -> None:
     dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
     if args.ferplus:  # FER+'s majority label of each PublicTest and PrivateTest face (NO_LABEL where none)
         votes = load_ferplus(args.ferplus)
-        ferplus = {split: torch.as_tensor(majority_labels(data.by_split(split), votes)) for split in ("val", "test")}
+        ferplus = {"val": torch.as_tensor(majority_labels(val_split, votes)),
+                   "test": torch.as_tensor(majority_labels(test, votes))}
 
     def pct(logits: torch.Tensor, mask=slice(None)) -> float:
-        return round(float((logits[mask].argmax(1) == y[mask]).double().mean()) * 100, 2)
+        return percent_right(logits[mask], y[mask])
 
     out: dict = {"bench": "score_runs", "split": "FER2013 PrivateTest", "n": len(y), "n_dedup": int(dedup.sum()),
                  "cpu": platform.machine(), "threads": args.threads, "models": {}, "ensembles": []}
@@ -111,10 +112,9 @@ def main() -> None:
             val = logits(".val", lambda: face_logits(model, val_split.faces, ckpt.normalization))
             val_calibrated[path] = val / t
         if args.ferplus:
-            for split, logits, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
+            for split, scored, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
                 has = ferplus[split] != NO_LABEL
-                out["models"][path][key] = round(float((logits[has].argmax(1) == ferplus[split][has])
-                                                       .double().mean()) * 100, 2)
+                out["models"][path][key] = percent_right(scored[has], ferplus[split][has])
         out["models"][path]["score_s"] = round(time.time() - started, 1)
         print(json.dumps({path: out["models"][path]}), flush=True)
         if args.write:
@@ -135,6 +135,11 @@ def main() -> None:
         out["selected"] = select_on_val(args.select, args.models, val_calibrated, val_split.labels,
                                         calibrated, label, pct, dedup)
     print(json.dumps(out, indent=2))
+
+
+def percent_right(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy in percent, to two decimals, of the top class of each row of ``scores``."""
+    return round(float((scores.argmax(1) == labels).double().mean()) * 100, 2)
 
 
 def cached_logits(file: Path | None, compute):
@@ -171,7 +176,7 @@ def select_on_val(steps: int, models: list[str], val_calibrated: dict, val_label
     mean_val = total / len(bag)
     result = {"steps": steps, "members": {label[p]: k for p, k in weights.most_common()},
               "val_nll": round(nll(mean_val), 4),
-              "val_accuracy": round(float((mean_val.argmax(1) == y_val).double().mean()) * 100, 2)}
+              "val_accuracy": percent_right(mean_val, y_val)}
     for view, name in enumerate(("", "_flip", "_tencrop")[:len(next(iter(calibrated.values())))]):
         result[f"accuracy{name}"] = pct(mix(view))
         result[f"accuracy{name}_dedup"] = pct(mix(view), dedup)
