@@ -202,17 +202,31 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
             raise KeyboardInterrupt from None
         raise
     checksums = _rank_checksums(trainer, module)
-    if not trainer.is_global_zero:
-        return RunResult(run_dir, run_dir / "model.pt", {})
-    from ferkit.training.finalize import finalize
+    summary = {}
+    if trainer.is_global_zero:
+        from ferkit.training.finalize import finalize
 
-    summary = finalize(config, module, data, run_dir, trainer)
-    summary["world_size"] = trainer.world_size
-    summary["rank_param_checksums"] = checksums
-    summary["wall_s"] = round(time.time() - started, 1)  # this invocation only, when resumed
-    summary["resumed"] = resume
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary = finalize(config, module, data, run_dir, trainer)
+        summary["world_size"] = trainer.world_size
+        summary["rank_param_checksums"] = checksums
+        summary["wall_s"] = round(time.time() - started, 1)  # this invocation only, when resumed
+        summary["resumed"] = resume
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    _leave_process_group(trainer)
     return RunResult(run_dir, run_dir / "model.pt", summary)
+
+
+def _leave_process_group(trainer) -> None:
+    """Every rank waits for rank 0's selection and export, then all leave the process group together.
+
+    A rank that exits with its gloo group still up can abort at interpreter shutdown ("terminate called
+    without an active exception"); torchrun then kills rank 0 before it has written the run's summary.
+    """
+    import torch.distributed as dist
+
+    if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+        trainer.strategy.barrier("ferkit-finalized")
+        dist.destroy_process_group()
 
 
 def _is_rank_zero() -> bool:
