@@ -79,7 +79,8 @@ class TrainConfig:
     swa_lr: float = 0.0  # 0: a fifth of lr
     temperature: str = "fit"  # fit (NLL on val) | a fixed number such as 0.7 | none
     # runtime
-    precision: str = "32"  # 32 | bf16-mixed
+    # auto: bf16-mixed on a GPU that has bf16 and on a CPU with AMX, 32 elsewhere (ferkit.training.run.resolve_precision)
+    precision: str = "auto"  # auto | 32 | bf16-mixed
     channels_last: bool = False
     threads: int = 0  # 0: all cores
     num_workers: int = 0
@@ -101,7 +102,7 @@ class TrainConfig:
             (self.labels == "fer2013" or bool(self.ferplus), "labels=ferplus* needs ferplus=PATH to fer2013new.csv"),
             (self.optimizer in ("adamw", "sgd"), "optimizer must be adamw or sgd"),
             (self.fill in ("border", "reflection", "zeros"), "fill must be border, reflection or zeros"),
-            (self.precision in ("32", "bf16-mixed"), "precision must be 32 or bf16-mixed"),
+            (self.precision in ("auto", "32", "bf16-mixed"), "precision must be auto, 32 or bf16-mixed"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (0 < self.lr < math.inf, "lr must be a number > 0"),

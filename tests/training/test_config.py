@@ -44,6 +44,7 @@ def test_defaults_then_yaml_then_overrides(tmp_path):
     ("accelerator=nope", "accelerator must be auto"),
     ("temperature=inf", "temperature must be > 0"),
     ("head_dropout=-0.5", "head_dropout must be in"),
+    ("precision=16-mixed", "precision must be auto, 32 or bf16-mixed"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, override, message):
     path = write(tmp_path, "data: x.csv\n")
@@ -104,3 +105,25 @@ def test_every_shipped_preset_loads(path, tmp_path, monkeypatch):
         overrides = [f"teacher_outputs={tmp_path / 'outputs.pt'}"]
     config = load_config(path, overrides)
     assert config.name and config.data
+
+
+@pytest.mark.parametrize("cuda, bf16_gpu, amx, accelerator, expected", [
+    (False, False, True, "auto", "bf16-mixed"),   # a Xeon with AMX: bf16 is 2.6x fp32 there
+    (False, False, False, "auto", "32"),          # AVX2 only: bf16 is 10x slower
+    (True, True, False, "auto", "bf16-mixed"),    # a GPU with bf16
+    (True, False, True, "auto", "32"),            # an older GPU, whatever the host CPU has
+    (True, True, False, "cpu", "32"),             # accelerator=cpu on a GPU machine: the CPU decides
+    (True, True, True, "cpu", "bf16-mixed"),
+])
+def test_auto_precision_follows_the_hardware(monkeypatch, cuda, bf16_gpu, amx, accelerator, expected):
+    import torch
+
+    from ferkit.training.run import resolve_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_gpu)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_precision("auto", accelerator) == expected
+    assert resolve_precision("32", accelerator) == "32"  # an explicit choice is kept
+    assert TrainConfig().precision == "auto"

@@ -36,6 +36,22 @@ class RunResult:
     summary: dict
 
 
+def resolve_precision(precision: str, accelerator: str = "auto") -> str:
+    """``precision=auto``: bf16 autocast where the hardware runs it fast, fp32 elsewhere.
+
+    On 2 CPU cores (``bench/train_throughput.py``) bf16 trained resnet_swish_s 2.6x faster than fp32 on a Xeon
+    with AMX, and 10x slower on one with AVX2 only; GPUs with bf16 (Ampere and later) run it natively.
+    """
+    if precision != "auto":
+        return precision
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32"
+    if accelerator == "mps" or (accelerator == "auto" and torch.backends.mps.is_available()):
+        return "32"
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)  # private, so looked up with a fallback
+    return "bf16-mixed" if amx() else "32"
+
+
 def run_dir_of(config: TrainConfig) -> Path:
     return Path(config.out_dir) / (config.name or "run")
 
@@ -176,6 +192,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
     world = config.devices * config.num_nodes if config.strategy == "ddp" else 1
     datamodule = FaceDataModule(data, config)
     steps = datamodule.steps_per_epoch(world)
+    precision = resolve_precision(config.precision, config.accelerator)
     module = FaceModule(config, steps)  # before the run folder: a bad init or teacher file leaves none behind
     run_dir = _prepare_run_dir(config, resume) if _is_rank_zero() else run_dir_of(config)
     datamodule.cache_dir = run_dir  # distill_mode=offline: the teachers' outputs, computed in trainer.fit
@@ -185,7 +202,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
         devices=config.devices,
         num_nodes=config.num_nodes,
         strategy=config.strategy,
-        precision=config.precision,
+        precision=precision,
         logger=_loggers(run_dir, resume),
         callbacks=_callbacks(config, run_dir, steps),
         enable_progress_bar=config.progress,
@@ -208,6 +225,7 @@ def train(config: TrainConfig, resume: bool = False) -> RunResult:
 
         summary = finalize(config, module, data, run_dir, trainer)
         summary["world_size"] = trainer.world_size
+        summary["precision"] = precision
         summary["rank_param_checksums"] = checksums
         summary["wall_s"] = round(time.time() - started, 1)  # this invocation only, when resumed
         summary["resumed"] = resume
