@@ -22,9 +22,9 @@ def resnet_swish_xs() -> ResNetSwishConfig:
 
 @register
 def resnet_swish_s() -> ResNetSwishConfig:
-    """The shipped default: 68.74% on FER2013 PrivateTest after 120 epochs on 2 CPU cores
-    (``configs/s_cpu120.yaml``, 69.04%) and a 25-epoch fine-tune (``configs/s_finetune_swa.yaml``); 50 epochs
-    from scratch train on 2 CPU cores in 25 min to an hour (``configs/default.yaml``, 65.84-66.20%)."""
+    """The shipped default: 68.07% on FER2013 PrivateTest after 80 epochs on a GPU (``configs/s_gpu80.yaml``,
+    67.87%) and a 28-epoch fine-tune on CPU (``configs/s_finetune_swa.yaml``); 50 epochs from scratch train
+    on 2 CPU cores in about an hour (``configs/default.yaml``, 65.84%)."""
     return ResNetSwishConfig(stem_width=16, widths=(32, 64, 128), depths=(1, 1, 1), first_stride=2, head_width=128)
 
 
