@@ -8,7 +8,8 @@ that have one), which can tell apart models that FER2013's one-annotator labels 
 with ``--tencrop``, accuracy with ten-crop TTA too (``ferkit.evaluation.logits.ten_crop_views``; ten
 forward passes a face, so about 20 minutes for ``resnet_swish_l`` on 2 cores).
 Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
-and with flip TTA (and ten-crop), and each on the de-duplicated subset. ``--select N`` also picks an
+and with flip TTA (and ten-crop), and each on the de-duplicated subset; with ``--ferplus`` or ``--select``
+also its accuracy on PublicTest, and with ``--ferplus`` against FER+'s labels on both splits. ``--select N`` also picks an
 ensemble without looking at the test split: N steps of greedy forward selection with replacement
 (Caruana et al., 2004) of the model that most lowers the PublicTest NLL of the averaged probabilities, so a
 model picked k times weighs k/N; it is then scored like the others. Prints JSON.
@@ -131,6 +132,13 @@ def main() -> None:
         if args.tencrop:
             tencrop = sum(calibrated[p][2].softmax(1) for p in combo) / len(combo)
             out["ensembles"][-1] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
+        if val_calibrated:  # PublicTest too, where a member set may be chosen without the test split
+            val = sum(val_calibrated[p].softmax(1) for p in combo) / len(combo)
+            out["ensembles"][-1]["val_accuracy"] = percent_right(val, torch.as_tensor(val_split.labels))
+        if args.ferplus:
+            for split, scored, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
+                has = ferplus[split] != NO_LABEL
+                out["ensembles"][-1][key] = percent_right(scored[has], ferplus[split][has])
     if args.select:
         out["selected"] = select_on_val(args.select, args.models, val_calibrated, val_split.labels,
                                         calibrated, label, pct, dedup)
