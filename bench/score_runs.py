@@ -9,8 +9,8 @@ with ``--tencrop``, accuracy with ten-crop TTA too (``ferkit.evaluation.logits.t
 forward passes a face, so about 20 minutes for ``resnet_swish_l`` on 2 cores).
 Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
 and with flip TTA (and ten-crop), and each on the de-duplicated subset; with ``--ferplus`` or ``--select``
-also its accuracy on PublicTest, and with ``--ferplus`` against FER+'s labels on both splits. ``--select N`` also picks an
-ensemble without looking at the test split: N steps of greedy forward selection with replacement
+also its accuracy on PublicTest, and with ``--ferplus`` against FER+'s labels on both splits. ``--select N``
+also picks an ensemble without looking at the test split: N steps of greedy forward selection with replacement
 (Caruana et al., 2004) of the model that most lowers the PublicTest NLL of the averaged probabilities, so a
 model picked k times weighs k/N; it is then scored like the others. Prints JSON.
 
