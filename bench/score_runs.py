@@ -72,7 +72,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = load_dataset(args.data)
     test, val_split = data.by_split("test"), data.by_split("val")
-    y = torch.as_tensor(test.labels)
+    y, y_val = torch.as_tensor(test.labels), torch.as_tensor(val_split.labels)
     dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
     if args.ferplus:  # FER+'s majority label of each PublicTest and PrivateTest face (NO_LABEL where none)
         votes = load_ferplus(args.ferplus)
@@ -81,6 +81,14 @@ def main() -> None:
 
     def pct(logits: torch.Tensor, mask=slice(None)) -> float:
         return percent_right(logits[mask], y[mask])
+
+    def ferplus_figures(val: torch.Tensor, test_scores: torch.Tensor) -> dict:
+        """Accuracy against FER+'s majority labels on PublicTest and PrivateTest, where a face has one."""
+        figures = {}
+        for split, scored, key in (("val", val, "accuracy_ferplus_val"), ("test", test_scores, "accuracy_ferplus")):
+            has = ferplus[split] != NO_LABEL
+            figures[key] = percent_right(scored[has], ferplus[split][has])
+        return figures
 
     out: dict = {"bench": "score_runs", "split": "FER2013 PrivateTest", "n": len(y), "n_dedup": int(dedup.sum()),
                  "cpu": platform.machine(), "threads": args.threads, "models": {}, "ensembles": []}
@@ -113,9 +121,7 @@ def main() -> None:
             val = logits(".val", lambda: face_logits(model, val_split.faces, ckpt.normalization))
             val_calibrated[path] = val / t
         if args.ferplus:
-            for split, scored, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
-                has = ferplus[split] != NO_LABEL
-                out["models"][path][key] = percent_right(scored[has], ferplus[split][has])
+            out["models"][path] |= ferplus_figures(val, plain)
         out["models"][path]["score_s"] = round(time.time() - started, 1)
         print(json.dumps({path: out["models"][path]}), flush=True)
         if args.write:
@@ -134,11 +140,9 @@ def main() -> None:
             out["ensembles"][-1] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
         if val_calibrated:  # PublicTest too, where a member set may be chosen without the test split
             val = sum(val_calibrated[p].softmax(1) for p in combo) / len(combo)
-            out["ensembles"][-1]["val_accuracy"] = percent_right(val, torch.as_tensor(val_split.labels))
+            out["ensembles"][-1]["val_accuracy"] = percent_right(val, y_val)
         if args.ferplus:
-            for split, scored, key in (("val", val, "accuracy_ferplus_val"), ("test", plain, "accuracy_ferplus")):
-                has = ferplus[split] != NO_LABEL
-                out["ensembles"][-1][key] = percent_right(scored[has], ferplus[split][has])
+            out["ensembles"][-1] |= ferplus_figures(val, plain)
     if args.select:
         out["selected"] = select_on_val(args.select, args.models, val_calibrated, val_split.labels,
                                         calibrated, label, pct, dedup)
