@@ -141,8 +141,8 @@ def main() -> None:
         if val_calibrated:  # PublicTest too, where a member set may be chosen without the test split
             val = sum(val_calibrated[p].softmax(1) for p in combo) / len(combo)
             out["ensembles"][-1]["val_accuracy"] = percent_right(val, y_val)
-        if args.ferplus:
-            out["ensembles"][-1] |= ferplus_figures(val, plain)
+            if args.ferplus:
+                out["ensembles"][-1] |= ferplus_figures(val, plain)
     if args.select:
         out["selected"] = select_on_val(args.select, args.models, val_calibrated, val_split.labels,
                                         calibrated, label, pct, dedup)
