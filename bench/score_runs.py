@@ -12,7 +12,11 @@ and with flip TTA (and ten-crop), and each on the de-duplicated subset; with ``-
 also its accuracy on PublicTest, and with ``--ferplus`` against FER+'s labels on both splits. ``--select N``
 also picks an ensemble without looking at the test split: N steps of greedy forward selection with replacement
 (Caruana et al., 2004) of the model that most lowers the PublicTest NLL of the averaged probabilities, so a
-model picked k times weighs k/N; it is then scored like the others. Prints JSON.
+model picked k times weighs k/N; it is then scored like the others. ``--against NAME`` also gives each
+other model's accuracy minus that model's, face by face on the same faces, with a 95% paired bootstrap
+interval (``ferkit.evaluation.metrics.paired_difference``), on PublicTest and PrivateTest and, with
+``--ferplus``, against FER+'s labels on both: whether a margin that decides which model ships is larger
+than the test faces can resolve. Prints JSON.
 
 ``--write`` also stores the test figures in each checkpoint's metrics (``metrics["test"]``, as
 training writes them when the test split is present) and in the ``summary.json`` beside it, so
@@ -43,6 +47,7 @@ from ferkit.data import dedup_test_mask, load_dataset
 from ferkit.data.ferplus import NO_LABEL, load_ferplus, majority_labels
 from ferkit.evaluation.calibration import expected_calibration_error
 from ferkit.evaluation.logits import face_logits
+from ferkit.evaluation.metrics import paired_difference
 from ferkit.training.checkpoint import load_checkpoint
 from ferkit.training.finalize import figures_from_logits
 
@@ -61,6 +66,8 @@ def main() -> None:
     parser.add_argument("--tencrop", action="store_true", help="also score with ten-crop TTA")
     parser.add_argument("--select", type=int, default=0, metavar="N",
                         help="also pick an ensemble on PublicTest by N steps of greedy selection (see above)")
+    parser.add_argument("--against", metavar="RUN",
+                        help="also give every other model's paired accuracy difference from this one (see above)")
     args = parser.parse_args()
     folders = [Path(p).parent.name for p in args.models]
     # A model is named by its run folder, or by the path given where two runs share a folder name.
@@ -69,6 +76,8 @@ def main() -> None:
     for spec in args.ensemble:
         if unknown := set(spec.split(",")) - set(by_label):
             parser.error(f"--ensemble {spec}: no model given as {', '.join(sorted(unknown))}")
+    if args.against and args.against not in by_label:
+        parser.error(f"--against {args.against}: no model given as that (name one of {', '.join(by_label)})")
     torch.set_num_threads(args.threads)
     data = load_dataset(args.data)
     test, val_split = data.by_split("test"), data.by_split("val")
@@ -117,7 +126,7 @@ def main() -> None:
             "epochs_run": ckpt.metrics.get("epochs_run")}
         if args.tencrop:
             out["models"][path] |= {"accuracy_tencrop": pct(tencrop), "accuracy_tencrop_dedup": pct(tencrop, dedup)}
-        if args.ferplus or args.select:
+        if args.ferplus or args.select or args.against:
             val = logits(".val", lambda: face_logits(model, val_split.faces, ckpt.normalization))
             val_calibrated[path] = val / t
         if args.ferplus:
@@ -146,7 +155,28 @@ def main() -> None:
     if args.select:
         out["selected"] = select_on_val(args.select, args.models, val_calibrated, val_split.labels,
                                         calibrated, label, pct, dedup)
+    if args.against:
+        out["against"] = against(by_label[args.against], args.models, label, calibrated, val_calibrated,
+                                 {"val": y_val, "test": y}, ferplus if args.ferplus else None)
     print(json.dumps(out, indent=2))
+
+
+def against(base: str, models: list[str], label: dict, calibrated: dict, val_calibrated: dict, labels: dict,
+            ferplus: dict | None) -> dict:
+    """Each model's accuracy minus ``base``'s on the same faces, with paired 95% bootstrap intervals."""
+    scores = {p: {"val": val_calibrated[p], "test": calibrated[p][0]} for p in models}
+    label_sets = [("", labels)] + ([("_ferplus", ferplus)] if ferplus else [])
+    result: dict = {"model": label[base], "resamples": 10_000, "differences": {}}
+    for path in models:
+        if path == base:
+            continue
+        entry = result["differences"][label[path]] = {}
+        for suffix, truth in label_sets:
+            for split, name in (("val", "PublicTest"), ("test", "PrivateTest")):
+                has = truth[split] != NO_LABEL
+                right = {p: scores[p][split][has].argmax(1) == truth[split][has] for p in (path, base)}
+                entry[name + suffix] = paired_difference(right[path], right[base]).to_dict()
+    return result
 
 
 def percent_right(scores: torch.Tensor, labels: torch.Tensor) -> float:

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from ferkit.evaluation.calibration import ece_floor, expected_calibration_error, fit_temperature, reliability_bins
-from ferkit.evaluation.metrics import accuracy, classification_metrics, row_normalise, top_k_accuracy
+from ferkit.evaluation.metrics import (accuracy, classification_metrics, paired_difference, row_normalise,
+                                     top_k_accuracy)
 from ferkit.labels import EMOTIONS, NUM_CLASSES
 
 # 8 faces: true class, predicted class (logit 3), runner-up (logit 2); every other logit is 0.
@@ -178,3 +179,26 @@ def test_bad_shapes_are_refused():
         classification_metrics(torch.zeros(0, NUM_CLASSES), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError):
         classification_metrics(torch.zeros(3, 4), torch.zeros(3, dtype=torch.long))
+
+
+def test_paired_difference_by_hand():
+    # 100 faces: both right on 40, only A on 30, only B on 10, neither on 20 -> A is 20 points ahead.
+    a = torch.tensor([1] * 40 + [1] * 30 + [0] * 10 + [0] * 20, dtype=torch.bool)
+    b = torch.tensor([1] * 40 + [0] * 30 + [1] * 10 + [0] * 20, dtype=torch.bool)
+    d = paired_difference(a, b)
+    assert d.delta == pytest.approx(20.0) and (d.only_a, d.only_b) == (30, 10)
+    # per-face differences have variance 0.40 - 0.2^2 = 0.36, so the mean's standard error is 6 points
+    assert d.low == pytest.approx(20 - 1.96 * 6, abs=1.5) and d.high == pytest.approx(20 + 1.96 * 6, abs=1.5)
+    assert d.to_dict() == {"delta": 20.0, "ci95": [round(d.low, 2), round(d.high, 2)], "only_a": 30, "only_b": 10}
+    assert paired_difference(a, b) == d  # seeded: the same interval every time
+    same = paired_difference(a, a)
+    assert (same.delta, same.low, same.high, same.only_a, same.only_b) == (0, 0, 0, 0, 0)
+    flipped = paired_difference(b, a)
+    assert flipped.delta == pytest.approx(-20.0)
+
+
+def test_paired_difference_refuses_unequal_or_empty_inputs():
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_difference(torch.ones(3, dtype=torch.bool), torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_difference(torch.ones(0, dtype=torch.bool), torch.ones(0, dtype=torch.bool))
