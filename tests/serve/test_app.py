@@ -101,10 +101,12 @@ def test_an_ensemble_is_served_and_says_so(checkpoint, sample_bytes):
 
     from ferkit.inference.backends import default_model_file
     from ferkit.serve.app import create_app
+    from ferkit.training.checkpoint import load_checkpoint
 
     with TestClient(create_app(model=f"{default_model_file()},{checkpoint}", backend="torch")) as c:
         card = c.get("/v1/model").json()
-        assert card["name"] == "default_model+tiny" and card["arch"] == "ensemble of resnet_swish_s, resnet_swish_xs"
+        shipped_arch = load_checkpoint(default_model_file()).arch
+        assert card["name"] == "default_model+tiny" and card["arch"] == f"ensemble of {shipped_arch}, resnet_swish_xs"
         assert card["temperature"] is None and card["test_accuracy"] is None  # the members' figures are not its own
         assert c.get("/v1/health").json()["model"] == "default_model+tiny"
         r = c.post("/v1/predict", files={"file": ("s.jpg", sample_bytes, "image/jpeg")})
