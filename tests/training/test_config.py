@@ -97,6 +97,10 @@ def test_every_shipped_preset_loads(path, tmp_path, monkeypatch):
         with pytest.raises(ConfigError, match=r"^teacher: runs/\S+: no such checkpoint file$"):
             load_config(path)
         overrides = ["teacher=default"]
+    if "runs/" in str(yaml.safe_load(path.read_text()).get("init", "")):  # a model trained first, likewise
+        with pytest.raises(ConfigError, match=r"^init: runs/\S+: no such checkpoint file$"):
+            load_config(path, overrides)
+        overrides.append("init=default")
     outputs = str(yaml.safe_load(path.read_text()).get("teacher_outputs", ""))
     if outputs:  # made by bench/teacher_outputs.py first (the preset's header says how)
         with pytest.raises(ConfigError, match=r"^teacher_outputs: \S+: no such file$"):
