@@ -80,14 +80,15 @@ def test_default_model_file_matches_the_checkpoint_module():
 def test_an_ensemble_averages_its_members_calibrated_probabilities(checkpoint, onnx_model, faces, tmp_path):
     from ferkit.inference.backends import EnsembleBackend, ensemble_members
 
-    shipped = TorchBackend(default_model_file())(faces)
+    shipped_backend = TorchBackend(default_model_file())
+    shipped = shipped_backend(faces)
     tiny = TorchBackend(checkpoint)(faces)
     assert not np.allclose(shipped, tiny, atol=1e-3)  # else the mean would prove nothing
     both = open_backend(f"{default_model_file()},{checkpoint}", "torch")
     assert isinstance(both, EnsembleBackend) and both.name == "torch"
     np.testing.assert_allclose(both(faces), (shipped + tiny) / 2, atol=1e-6)
-    shipped_arch = TorchBackend(default_model_file()).info.arch
-    assert both.info.temperature is None and both.info.arch == f"ensemble of {shipped_arch}, resnet_swish_xs"
+    assert both.info.temperature is None
+    assert both.info.arch == f"ensemble of {shipped_backend.info.arch}, resnet_swish_xs"
     mixed = open_backend(f"{checkpoint} , {onnx_model}")  # a .pt and an .onnx, spaces allowed
     np.testing.assert_allclose(mixed(faces), tiny, atol=1e-5)
     # A file whose name holds a comma is one model, not an ensemble.

@@ -91,18 +91,17 @@ def test_every_shipped_preset_loads(path, tmp_path, monkeypatch):
     # first (the preset's header says how), so they must be refused by name, and the rest of the
     # preset is then checked with the shipped model as its teacher.
     monkeypatch.chdir(tmp_path)
-    teachers = str(yaml.safe_load(path.read_text()).get("teacher", ""))
+    preset = yaml.safe_load(path.read_text())
     overrides = []
-    if "runs/" in teachers:
+    if "runs/" in str(preset.get("teacher", "")):
         with pytest.raises(ConfigError, match=r"^teacher: runs/\S+: no such checkpoint file$"):
             load_config(path)
         overrides = ["teacher=default"]
-    if "runs/" in str(yaml.safe_load(path.read_text()).get("init", "")):  # a model trained first, likewise
+    if "runs/" in str(preset.get("init", "")):  # a model trained first, likewise
         with pytest.raises(ConfigError, match=r"^init: runs/\S+: no such checkpoint file$"):
             load_config(path, overrides)
         overrides.append("init=default")
-    outputs = str(yaml.safe_load(path.read_text()).get("teacher_outputs", ""))
-    if outputs:  # made by bench/teacher_outputs.py first (the preset's header says how)
+    if preset.get("teacher_outputs"):  # made by bench/teacher_outputs.py first (the preset's header says how)
         with pytest.raises(ConfigError, match=r"^teacher_outputs: \S+: no such file$"):
             load_config(path)
         (tmp_path / "outputs.pt").touch()
