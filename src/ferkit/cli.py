@@ -173,6 +173,8 @@ def _run_train(args) -> int:
         print(f"run folder: {result.run_dir}")
         print(f"model: {result.model_path} (selected {result.summary['selected']}, "
               f"T={result.summary['temperature']})")
+        if result.summary.get("swa", "").startswith("not reached"):
+            print(f"SWA {result.summary['swa']} (early_stopping_patience=0 lets it finish)")
         if test:
             print(f"test accuracy {test['accuracy']:.4f} (flip TTA {test['accuracy_tta']:.4f}, "
                   f"de-duplicated {test['accuracy_dedup']:.4f}), ECE {test['ece']:.4f} "

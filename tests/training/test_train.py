@@ -18,7 +18,7 @@ import yaml
 from ferkit.config import ConfigError, TrainConfig, load_config
 from ferkit.training.checkpoint import load_checkpoint
 from ferkit.training import module as module_mod
-from ferkit.training.finalize import read_history
+from ferkit.training.finalize import read_history, swa_outcome
 from ferkit.training.module import TEACHER_CACHE, FaceDataModule
 from ferkit.training.run import load_training_data, train
 
@@ -47,7 +47,7 @@ def test_train_api_writes_a_complete_run(fer2013_csv, tmp_path):
     assert (run / "checkpoints" / "best.ckpt").is_file()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 2 and summary["selected"] in ("swa", "best")
-    assert set(summary["val_accuracy"]) == {"swa", "best"}
+    assert set(summary["val_accuracy"]) == {"swa", "best"} and summary["swa"] == "averaged"
     test = summary["test"]
     assert test["n"] == 3589 and 0 < test["accuracy"] < 1 and test["n_dedup"] == 3301
     assert test["nll"] <= test["nll_uncalibrated"] + 0.05  # temperature fitted on val, applied on test
@@ -330,3 +330,14 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_no_nan_model(fer2013_csv,
     with pytest.raises(FerkitError, match=r"^training diverged: the loss became nan or inf in epoch 0; lower lr"):
         train(config)
     assert not (tmp_path / "nan" / "model.pt").exists()
+
+
+@pytest.mark.parametrize("swa,epochs,current,expected", [
+    (True, 200, 201, "averaged"),  # Lightning's BatchNorm pass counts as an extra epoch
+    (True, 200, 158, "not reached: the run stopped after epoch 158 of 200"),  # early stopping came first
+    (True, 200, 200, "not reached"),  # stopped in the BatchNorm pass's place: no average transferred
+    (False, 200, 200, "off"),
+    (True, 1, 1, "off"),  # too short for the callback
+])
+def test_swa_outcome_says_whether_the_average_was_used(swa, epochs, current, expected):
+    assert swa_outcome(swa, epochs, current).startswith(expected)

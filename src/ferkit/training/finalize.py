@@ -88,6 +88,19 @@ def figures_from_logits(logits: torch.Tensor, logits_tta: torch.Tensor, data: Fa
     }
 
 
+def swa_outcome(swa: bool, epochs: int, current_epoch: int) -> str:
+    """Whether the run's final weights are the SWA average: ``averaged``, ``off``, or why not.
+
+    SWA replaces the weights only if the run reached its BatchNorm pass, which Lightning counts as an extra
+    epoch (``current_epoch == epochs + 1``); a run that early stopping ended sooner keeps its last weights.
+    """
+    if not swa or epochs < 2:  # run.py adds no SWA callback to a one-epoch run
+        return "off"
+    if current_epoch > epochs:
+        return "averaged"
+    return f"not reached: the run stopped after epoch {current_epoch} of {epochs}, before its average was complete"
+
+
 def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trainer) -> dict:
     """Select, calibrate, evaluate and save ``run_dir/model.pt``; returns the summary."""
     norm = module.normalization
@@ -96,9 +109,8 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
     # Scored where it trained (a GPU scores the large model in seconds); the saved weights go to the CPU.
     device = trainer.strategy.root_device  # Lightning has moved the module back to the CPU by now
     final = copy.deepcopy(module.model).to(device).eval().to(memory_format=torch.contiguous_format)
-    # SWA replaced the weights only if the run reached its BatchNorm pass, which Lightning counts as an extra
-    # epoch; a run that stopped early or was too short for SWA ends with its last weights.
-    candidates = {"swa" if config.swa and trainer.current_epoch > config.epochs else "last": final}
+    swa = swa_outcome(config.swa, config.epochs, trainer.current_epoch)
+    candidates = {"swa" if swa == "averaged" else "last": final}
     best = _best_weights(module, run_dir / "checkpoints" / "best.ckpt", device)
     if best is not None:
         candidates["best"] = best.to(memory_format=torch.contiguous_format)
@@ -121,6 +133,7 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
         "temperature_source": "fixed" if fixed is not None else config.temperature,
         # Lightning counts SWA's extra BatchNorm pass as an epoch; report the epochs that trained.
         "epochs_run": min(trainer.current_epoch, config.epochs),
+        "swa": swa,
     }
     if len(test):
         summary["test"] = test_figures(model, data, norm, temperature)
