@@ -56,7 +56,8 @@ def main() -> None:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = cores
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as ferkit's OnnxBackend
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")  # as ferkit's OnnxBackend
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3
     sessions = {n: ort.InferenceSession(str(f), options, providers=["CPUExecutionProvider"]) for n, f in files.items()}
     result = {"cpu_cores": cores, "load_average_before": [round(x, 2) for x in os.getloadavg()], "variants": {}}
