@@ -163,6 +163,11 @@ class TrainConfig:
             raise ConfigError(f"unknown model {self.model!r}; available: {', '.join(list_models())}")
         return self
 
+    @property
+    def swa_scheduled(self) -> bool:
+        """Whether the run sets SWA up: asked for, and at least 2 epochs (the average starts at the second)."""
+        return self.swa and self.epochs >= 2
+
     def fixed_temperature(self) -> float | None:
         """The fixed temperature asked for, or None when it is fitted (or off)."""
         if self.temperature in ("fit", "none"):

@@ -332,12 +332,16 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_no_nan_model(fer2013_csv,
     assert not (tmp_path / "nan" / "model.pt").exists()
 
 
-@pytest.mark.parametrize("swa,epochs,current,expected", [
+@pytest.mark.parametrize("scheduled,epochs,current,expected", [
     (True, 200, 201, "averaged"),  # Lightning's BatchNorm pass counts as an extra epoch
     (True, 200, 158, "not reached: the run stopped after epoch 158 of 200"),  # early stopping came first
-    (True, 200, 200, "not reached"),  # stopped in the BatchNorm pass's place: no average transferred
+    (True, 200, 200, "not reached"),  # stopped before the BatchNorm pass: no average transferred
     (False, 200, 200, "off"),
-    (True, 1, 1, "off"),  # too short for the callback
 ])
-def test_swa_outcome_says_whether_the_average_was_used(swa, epochs, current, expected):
-    assert swa_outcome(swa, epochs, current).startswith(expected)
+def test_swa_outcome_says_whether_the_average_was_used(scheduled, epochs, current, expected):
+    assert swa_outcome(scheduled, epochs, current).startswith(expected)
+
+
+def test_swa_is_scheduled_only_from_two_epochs():
+    assert TrainConfig(epochs=2).swa_scheduled and not TrainConfig(epochs=1).swa_scheduled
+    assert not TrainConfig(epochs=50, swa=False).swa_scheduled

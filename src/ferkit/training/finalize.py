@@ -88,13 +88,13 @@ def figures_from_logits(logits: torch.Tensor, logits_tta: torch.Tensor, data: Fa
     }
 
 
-def swa_outcome(swa: bool, epochs: int, current_epoch: int) -> str:
+def swa_outcome(scheduled: bool, epochs: int, current_epoch: int) -> str:
     """Whether the run's final weights are the SWA average: ``averaged``, ``off``, or why not.
 
     SWA replaces the weights only if the run reached its BatchNorm pass, which Lightning counts as an extra
     epoch (``current_epoch == epochs + 1``); a run that early stopping ended sooner keeps its last weights.
     """
-    if not swa or epochs < 2:  # run.py adds no SWA callback to a one-epoch run
+    if not scheduled:
         return "off"
     if current_epoch > epochs:
         return "averaged"
@@ -109,7 +109,7 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
     # Scored where it trained (a GPU scores the large model in seconds); the saved weights go to the CPU.
     device = trainer.strategy.root_device  # Lightning has moved the module back to the CPU by now
     final = copy.deepcopy(module.model).to(device).eval().to(memory_format=torch.contiguous_format)
-    swa = swa_outcome(config.swa, config.epochs, trainer.current_epoch)
+    swa = swa_outcome(config.swa_scheduled, config.epochs, trainer.current_epoch)
     candidates = {"swa" if swa == "averaged" else "last": final}
     best = _best_weights(module, run_dir / "checkpoints" / "best.ckpt", device)
     if best is not None:

@@ -154,7 +154,7 @@ def _callbacks(config: TrainConfig, run_dir: Path, steps_per_epoch: int) -> list
     ]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStopping("val/acc", mode="max", patience=config.early_stopping_patience))
-    if config.swa and config.epochs >= 2:
+    if config.swa_scheduled:
         # Lightning averages the weights at the start of each epoch from this one (1-based) on: from the
         # second at the earliest, or the random starting weights would be in the average.
         start = max(2, int(config.swa_epoch_start * config.epochs))
