@@ -144,7 +144,7 @@ def main() -> None:
     elif args.plan == "crossfit":
         crossfit_runs(args, work, runs, logs, begin, report)
     elif args.plan == "regularise":
-        regularise_runs(args, runs, logs, begin, report)
+        regularise_runs(args, work, runs, logs, begin, report)
     else:
         ensemble_then_students(args, out, runs, logs, begin, report)
     pack(work, out)
@@ -184,14 +184,30 @@ REGULARISERS = {  # run name: overrides of configs/default.yaml with model=resne
 }
 
 
-def regularise_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
-    """The large model with one regulariser each, side by side, on the control's seed."""
-    left = args.budget - (time.time() - begin) - 30
+def regularise_runs(args, work: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """The large model with one regulariser each, side by side, on the control's seed; then their outputs."""
+    left = args.budget - (time.time() - begin) - 120  # leaves time for the outputs and the packing
     common = ["model=resnet_swish_l", f"epochs={args.epochs_l}", "seed=2", "early_stopping_patience=25",
               f"threads={max(1, (os.cpu_count() or 4) // 4)}"]
     procs = [start(name, [*common, *overrides], runs, args.data, logs, left, args.extra)
              for name, overrides in REGULARISERS.items()]
     report["regularise"] = wait(procs)
+    # Their outputs on the training faces, for offline distillation on a CPU, where one pass of one ``l``
+    # takes about 15 minutes: each model's own file, then all of them averaged.
+    teachers = {name: runs / name / "model.pt" for name in REGULARISERS if (runs / name / "model.pt").is_file()}
+    sets = {name.removeprefix("gpu-l-"): [path] for name, path in teachers.items()}
+    if len(teachers) > 1:
+        sets["all"] = list(teachers.values())
+    report["teacher_outputs"] = {}
+    for label, paths in sets.items():
+        if time.time() - begin > args.budget - 40:
+            break
+        done = subprocess.run([sys.executable, "bench/teacher_outputs.py", "--data", args.data,
+                               "--teacher", ",".join(map(str, paths)), "--out", str(work / f"teachers_{label}.pt"),
+                               *args.extra], capture_output=True, text=True, timeout=120)
+        (logs / f"teacher_outputs_{label}.log").write_text(done.stdout + done.stderr[-4000:])
+        report["teacher_outputs"][label] = json.loads(done.stdout) if done.returncode == 0 else {
+            "exit": done.returncode}
 
 
 def _require_teacher_outputs(args) -> None:
