@@ -105,20 +105,24 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="folder for the parts to carry back")
     parser.add_argument("--budget", type=float, default=500, help="seconds for all of it")
     parser.add_argument("--work", default="gpu-work", help="folder for the run folders, relative to the repo root")
-    parser.add_argument("--plan", choices=["ensemble", "long", "nodrop", "teachers", "crossfit", "regularise"],
+    parser.add_argument("--plan", choices=["ensemble", "long", "nodrop", "teachers", "crossfit", "regularise", "seeds"],
                         default="ensemble",
                         help="ensemble: two large models then students distilled from them; "
                              "long: one large model and s, s_fast from scratch on longer schedules; "
                              "nodrop: s without dropout on two seeds beside two more large models; "
                              "teachers: s distilled from carried teacher outputs, beside a plain s; "
                              "crossfit: large teachers each without one fold of the faces, then s from their "
-                             "out-of-fold outputs; regularise: the large model with one regulariser each")
+                             "out-of-fold outputs; regularise: the large model with one regulariser each; "
+                             "seeds: more seeds of a preset")
     parser.add_argument("--teachers-limit", type=float, default=240,
                         help="plan crossfit: seconds for the fold teachers")
     parser.add_argument("--folds", type=int, default=2,
                         help="plan crossfit: how many teachers, each trained without one fold of the faces")
     parser.add_argument("--teacher-outputs", default="carry/teachers_l80x2.pt",
                         help="plans teachers, crossfit: the in-sample outputs bench/teacher_outputs.py wrote")
+    parser.add_argument("--config", default="configs/m_cpu100_ens3_online.yaml",
+                        help="plan seeds: the preset (its teachers carried beside it)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="plan seeds: the seeds")
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--epochs-l", type=int, default=80, help="plan long: the large model's epochs")
     parser.add_argument("--epochs-s", type=int, default=120, help="plan long: the small models' epochs")
@@ -143,6 +147,8 @@ def main() -> None:
         teacher_runs(args, runs, logs, begin, report)
     elif args.plan == "crossfit":
         crossfit_runs(args, work, runs, logs, begin, report)
+    elif args.plan == "seeds":
+        seed_runs(args, runs, logs, begin, report)
     elif args.plan == "regularise":
         regularise_runs(args, work, runs, logs, begin, report)
     else:
@@ -208,6 +214,15 @@ def regularise_runs(args, work: Path, runs: Path, logs: Path, begin: float, repo
         (logs / f"teacher_outputs_{label}.log").write_text(done.stdout + done.stderr[-4000:])
         report["teacher_outputs"][label] = json.loads(done.stdout) if done.returncode == 0 else {
             "exit": done.returncode}
+
+
+def seed_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
+    """More seeds of a preset (``--config``), side by side; a run the budget stops comes back resumable."""
+    left = args.budget - (time.time() - begin) - 30
+    threads = f"threads={max(1, (os.cpu_count() or 4) // len(args.seeds))}"
+    procs = [start(f"gpu-{Path(args.config).stem}-seed{seed}", [f"seed={seed}", threads], runs, args.data, logs,
+                   left, args.extra, config=args.config) for seed in args.seeds]
+    report["seeds"] = wait(procs)
 
 
 def _require_teacher_outputs(args) -> None:
@@ -317,6 +332,10 @@ def pack(work: Path, out: Path) -> None:
                                  for k, v in raw["state_dict"].items()}
             torch.save(raw, run / "model.pt")
         keep += [p for p in (model, run / "summary.json", run / "config.yaml") if p.is_file()]
+        last = run / "checkpoints" / "last.ckpt"
+        if not model.is_file() and last.is_file() and last.stat().st_size < 32e6:
+            # Stopped by the budget: its checkpoints come back, to finish with --resume where they land.
+            keep += sorted((run / "checkpoints").glob("*.ckpt"))
         keep += sorted(run.glob("logs/**/metrics.csv"))
     keep += sorted(logs.glob("*.log")) + sorted(work.glob("*.pt"))  # plan crossfit: the teachers' outputs
     tar_path = out / "runs.tar"
