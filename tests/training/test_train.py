@@ -294,6 +294,21 @@ def test_resume_accepts_a_run_started_before_a_config_key_existed(tmp_path):
         _prepare_run_dir(dataclasses.replace(config, dropout2d=0.0), resume=True)
 
 
+def test_resume_accepts_a_run_moved_to_another_machine(tmp_path):
+    """A run started on a GPU machine (8 threads, another folder) is finished on 2 cores where it was copied."""
+    from ferkit.training.run import _prepare_run_dir
+
+    config = TrainConfig(data="x", out_dir=str(tmp_path), name="moved", threads=2, num_workers=0)
+    (tmp_path / "moved" / "checkpoints").mkdir(parents=True)
+    with zipfile.ZipFile(tmp_path / "moved" / "checkpoints" / "last.ckpt", "w") as resume_point:
+        resume_point.writestr("data.pkl", b"")
+    started = dataclasses.replace(config, out_dir="gpu-work/runs", threads=8, num_workers=4, progress=False)
+    (tmp_path / "moved" / "config.yaml").write_text(yaml.safe_dump(started.to_dict()))
+    assert _prepare_run_dir(config, resume=True) == tmp_path / "moved"
+    with pytest.raises(ConfigError, match=r"--resume with a different config \(lr, seed\)"):
+        _prepare_run_dir(dataclasses.replace(config, lr=0.1, seed=7), resume=True)
+
+
 def test_a_run_stopped_in_its_first_epoch_can_start_again(tmp_path):
     from ferkit.training.run import _prepare_run_dir
 

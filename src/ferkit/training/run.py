@@ -78,6 +78,11 @@ def load_training_data(config: TrainConfig) -> FaceDataset:
     return data
 
 
+# Settings that change where a run lives or how fast it goes, not what it learns: a run started on a GPU
+# machine with 8 threads in another folder can be moved and finished on a laptop's 2 cores.
+RESUMABLE_CHANGES = ("progress", "threads", "num_workers", "out_dir")
+
+
 def _prepare_run_dir(config: TrainConfig, resume: bool) -> Path:
     run_dir = run_dir_of(config)
     last = run_dir / "checkpoints" / LAST
@@ -91,7 +96,7 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> Path:
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
         defaults = TrainConfig().to_dict()  # keys added since the run started have their default there
         changed = {k for k, v in config.to_dict().items()
-                   if saved.get(k, defaults[k]) != v and k not in ("progress",)}
+                   if saved.get(k, defaults[k]) != v and k not in RESUMABLE_CHANGES}
         if changed:
             raise ConfigError(f"{run_dir}: --resume with a different config ({', '.join(sorted(changed))}); "
                               "resume with the same settings or start a new run name=...")
