@@ -1,7 +1,7 @@
 """Train on a lent GPU inside a fixed time budget, then pack the results to carry back.
 
 Every model is a plain ``ferkit train`` run (so every figure comes from a run folder), bf16-mixed
-and channels_last. Six plans:
+and channels_last. Seven plans:
 
 ``--plan ensemble`` (default)
     1. ``bench/train_throughput.py`` on the GPU: images/s of every size, fp32 vs bf16.
@@ -42,13 +42,21 @@ and channels_last. Six plans:
     epoch 80 while PublicTest stays at 70%; the same recipe without a regulariser on seed 2 (the second
     loan's ``gpu-l-seed2``, 69.60% on PrivateTest at 80 epochs) is the control. The 10-epoch CPU study
     dropped these regularisers for ``s``, which underfits; whether they help a model that overfits is
-    what this measures.
+    what this measures. Four ``l`` on one H200 take 7.2 s an epoch: the fourth loan's call (budget 550 s)
+    stopped them at epoch 60 of 80.
+``--plan seeds``
+    More seeds (``--seeds``, default 1 2) of a preset (``--config``, default the shipped model's
+    ``configs/m_cpu100_ens3_online.yaml``, whose three teachers travel with ``carry``), side by side, the
+    CPU cores split between them. The fourth loan ran 81 of its 100 epochs in 290 s.
+
+A run the budget stops comes back with its checkpoints, as far as the device's 64 MiB allow (the report's
+``checkpoints_left_behind`` names the others), to be finished with ``ferkit train ... --resume threads=2``.
 
 Data: FER2013 train and val only, packed on this machine by
 ``ferkit data pack fer2013.csv.gz carry/fer2013_trainval.npz.xz --splits train,val``; the test
 split (PrivateTest) stays behind and is measured where the models come back. The large models
 come back with fp16 weights (23 MB each instead of 46); everything is one tar, split into 15 MB
-parts, since the device tool returns at most 8 files of 16 MiB:
+parts, since the device tool returns at most 8 files of 16 MiB, 64 MiB in all:
 
     python bench/gpu_train.py --data carry/fer2013_trainval.npz.xz --out "$OUT" --budget 470
     cat OUT/runs.tar.part-* | tar x     # here, afterwards
