@@ -40,3 +40,13 @@ def test_train_without_a_config_names_only_the_config(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--resume"])
     assert capsys.readouterr().err.splitlines()[-1].endswith("the following arguments are required: config")
+
+
+def test_train_takes_overrides_after_resume(tmp_path, capsys):
+    """`ferkit train CONFIG --resume threads=2`: the overrides count wherever they stand; other words do not."""
+    assert main(["train", "configs/default.yaml", "--resume", f"out_dir={tmp_path}", "name=gone"]) == 1
+    assert capsys.readouterr().err.strip() == (f"ferkit: error: {tmp_path}/gone: nothing to resume "
+                                               "(no checkpoints/last.ckpt); start it without --resume")
+    with pytest.raises(SystemExit):
+        main(["train", "configs/default.yaml", "--resume", "--bogus"])
+    assert capsys.readouterr().err.splitlines()[-1] == "ferkit: error: unrecognized arguments: --bogus"
