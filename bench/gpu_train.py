@@ -199,6 +199,15 @@ REGULARISERS = {  # run name: overrides of configs/default.yaml with model=resne
 }
 
 
+def teacher_outputs(args, teachers: list[Path], out: Path, log: Path, timeout: float, flags=()) -> dict:
+    """``bench/teacher_outputs.py`` for these teachers into ``out``; its JSON report, or its exit status."""
+    done = subprocess.run([sys.executable, "bench/teacher_outputs.py", *flags, "--data", args.data,
+                           "--teacher", ",".join(map(str, teachers)), "--out", str(out), *args.extra],
+                          capture_output=True, text=True, timeout=timeout)
+    log.write_text(done.stdout + done.stderr[-4000:])
+    return json.loads(done.stdout) if done.returncode == 0 else {"exit": done.returncode}
+
+
 def regularise_runs(args, work: Path, runs: Path, logs: Path, begin: float, report: dict) -> None:
     """The large model with one regulariser each, side by side, on the control's seed; then their outputs."""
     left = args.budget - (time.time() - begin) - 120  # leaves time for the outputs and the packing
@@ -217,12 +226,8 @@ def regularise_runs(args, work: Path, runs: Path, logs: Path, begin: float, repo
     for label, paths in sets.items():
         if time.time() - begin > args.budget - 40:
             break
-        done = subprocess.run([sys.executable, "bench/teacher_outputs.py", "--data", args.data,
-                               "--teacher", ",".join(map(str, paths)), "--out", str(work / f"teachers_{label}.pt"),
-                               *args.extra], capture_output=True, text=True, timeout=120)
-        (logs / f"teacher_outputs_{label}.log").write_text(done.stdout + done.stderr[-4000:])
-        report["teacher_outputs"][label] = json.loads(done.stdout) if done.returncode == 0 else {
-            "exit": done.returncode}
+        report["teacher_outputs"][label] = teacher_outputs(args, paths, work / f"teachers_{label}.pt",
+                                                           logs / f"teacher_outputs_{label}.log", timeout=120)
 
 
 def seed_runs(args, runs: Path, logs: Path, begin: float, report: dict) -> None:
@@ -281,11 +286,8 @@ def crossfit_runs(args, work: Path, runs: Path, logs: Path, begin: float, report
                     for seed in (0, 1, 2)]
         control = [("gpu-s-plain-seed3", "configs/s_gpu80.yaml", ["seed=3"])]
     if all(t.is_file() for t in teachers):
-        done = subprocess.run([sys.executable, "bench/teacher_outputs.py", "--crossfit", "--data", args.data,
-                               "--teacher", ",".join(map(str, teachers)), "--out", str(outputs), *args.extra],
-                              capture_output=True, text=True, timeout=180)
-        (logs / "teacher_outputs_crossfit.log").write_text(done.stdout + done.stderr[-4000:])
-        report["crossfit_outputs"] = json.loads(done.stdout) if done.returncode == 0 else {"exit": done.returncode}
+        report["crossfit_outputs"] = teacher_outputs(args, teachers, outputs, logs / "teacher_outputs_crossfit.log",
+                                                     timeout=180, flags=["--crossfit"])
     if n > 2:  # too many to carry back: their outputs file and summaries come back instead
         for t in teachers:
             t.unlink(missing_ok=True)
@@ -349,7 +351,7 @@ def pack(work: Path, out: Path) -> list[str]:
             stopped.append(run)
     keep += sorted(logs.glob("*.log")) + sorted(work.glob("*.pt"))  # plan crossfit: the teachers' outputs
     # A run the budget stopped brings its checkpoints back, to finish with --resume where they land, as long
-    # as all of it fits what the device returns (the fifth loan's call got 60 of 90 MB: a torn tar).
+    # as all of it fits what the device returns (the fourth loan's seeds call got 60 of 90 MB: a torn tar).
     size = sum(p.stat().st_size for p in keep)
     left_behind = []
     for run in stopped:
