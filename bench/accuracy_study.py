@@ -95,6 +95,15 @@ ROWS: list[tuple[str, str, list[str]]] = [
      ["teacher={FOLD_TEACHERS}", "distill_mode=crossfit", "seed=1"]),
     ("distill-insample-seed1", "distillation from the fold teachers, in-sample (the control), second seed",
      ["teacher_outputs={INSAMPLE_FOLDS}", "seed=1"]),
+    # Residual branches that start at full scale: with the family's zero start, the branches' convs get no gradient
+    # until their last BN scale has grown, and SGD at lr 0.05-0.3 had not left the class prior's loss after 300 steps
+    # (bench/residual_init.py). Trained on a CPU with AMX, so fp32 is forced to keep the arithmetic of the rows above.
+    ("residual-one", "residual branches start at full scale (`zero_init_residual=false`)",
+     ["zero_init_residual=false", "precision=32"]),
+    ("sgd-residual-one", "SGD + Nesterov, lr 0.05, wd 5e-4, residual branches at full scale",
+     ["optimizer=sgd", "lr=0.05", "weight_decay=0.0005", "zero_init_residual=false", "precision=32"]),
+    ("residual-one-seed1", "residual branches at full scale, second seed",
+     ["zero_init_residual=false", "precision=32", "seed=1"]),
 ]
 FOLD_TEACHERS = [OUT / f"fold-teacher-{k}" / "model.pt" for k in (0, 1)]
 # The fold teachers' outputs on the faces each was trained on, made by train() before the first row that needs it.

@@ -39,6 +39,8 @@ class TrainConfig:
     init: str = ""  # start from the weights of a ferkit checkpoint of this model (fine-tuning); "default"
     dropout2d: float = -1.0  # channel dropout after each stage; -1: the model's own (0.1 for s)
     head_dropout: float = -1.0  # dropout before the classifier; -1: the model's own (0.4 for s)
+    # each residual branch's last BN scale starts at 0 (the block is an identity at first) or, false, at 1
+    zero_init_residual: bool = True
     # optimisation
     epochs: int = 50
     batch_size: int = 256

@@ -64,3 +64,22 @@ def test_config_round_trip_and_unknown_field():
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         create_model("nope")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_residual_branches_start_at_zero_scale_or_at_one(name):
+    from ferkit.models import residual_scales_to_one
+    from ferkit.models.resnet_swish import BasicBlock
+
+    model = create_model(name)
+    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    assert blocks and all(b.conv2[1].weight.abs().sum() == 0 for b in blocks)
+    x = torch.randn(4, 1, 48, 48)
+    # Zero scale: every branch's conv weights get no gradient at the start.
+    model(x).sum().backward()
+    assert all(b.conv1[0].weight.grad.abs().sum() == 0 for b in blocks)
+    residual_scales_to_one(model)
+    model.zero_grad()
+    model(x).sum().backward()
+    assert all(torch.equal(b.conv2[1].weight, torch.ones_like(b.conv2[1].weight)) for b in blocks)
+    assert all(b.conv1[0].weight.grad.abs().sum() > 0 for b in blocks)

@@ -35,6 +35,15 @@ def test_module_builds_the_model_with_the_runs_dropout_rates():
     assert module.model.config.head_dropout == 0.25  # and the checkpoint records them with the architecture
 
 
+@pytest.mark.parametrize("zero_init", [True, False])
+def test_module_starts_the_residual_branches_as_configured(zero_init):
+    from ferkit.models.resnet_swish import BasicBlock
+
+    module = FaceModule(TrainConfig(data="x", model="resnet_swish_xs", zero_init_residual=zero_init), 10)
+    scales = torch.cat([b.conv2[1].weight for b in module.model.modules() if isinstance(b, BasicBlock)])
+    assert torch.equal(scales, torch.zeros_like(scales) if zero_init else torch.ones_like(scales))
+
+
 def test_offline_teacher_outputs_are_the_online_ones_on_unaugmented_faces():
     # The cache holds, per training face, what an online teacher gives that face unaugmented.
     from ferkit.training.module import _load_teacher

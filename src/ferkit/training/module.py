@@ -19,7 +19,7 @@ from ferkit.config import TrainConfig
 from ferkit.data.dataset import FaceDataset
 from ferkit.data.preprocess import to_input
 from ferkit.labels import NUM_CLASSES
-from ferkit.models import create_model
+from ferkit.models import create_model, residual_scales_to_one
 from ferkit.training.augment import AugmentConfig, augment, mix_batch
 from ferkit.training.checkpoint import DEFAULT_NORMALIZATION
 from ferkit.training.schedule import warmup_cosine
@@ -48,6 +48,8 @@ class FaceModule(L.LightningModule):
         self.config = config
         self.steps_per_epoch = steps_per_epoch
         self.model = create_model(config.model, config.model_config())
+        if not config.zero_init_residual:
+            residual_scales_to_one(self.model)
         if config.init:
             _load_init(self.model, config)
         if config.channels_last:
