@@ -96,7 +96,7 @@ ROWS: list[tuple[str, str, list[str]]] = [
     ("distill-insample-seed1", "distillation from the fold teachers, in-sample (the control), second seed",
      ["teacher_outputs={INSAMPLE_FOLDS}", "seed=1"]),
     # Residual branches that start at full scale: with the family's zero start, the branches' convs get no gradient
-    # until their last BN scale has grown, and SGD at lr 0.05-0.3 had not left the class prior's loss after 300 steps
+    # until their last BN scale has grown, and SGD at lr 0.05 had not left the class prior's loss after 300 steps
     # (bench/residual_init.py). Trained on a CPU with AMX, so fp32 is forced to keep the arithmetic of the rows above.
     ("residual-one", "residual branches start at full scale (`zero_init_residual=false`)",
      ["zero_init_residual=false", "precision=32"]),

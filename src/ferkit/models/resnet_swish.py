@@ -117,7 +117,7 @@ def residual_scales_to_one(model: nn.Module) -> None:
     The zero start makes each block an identity at first, which steadies deep ResNets. In this family's shallow
     members (one block per stage) every 3x3 conv after the stem sits in such a branch, so at the start the model
     is a stack of strided 1x1 convs, and the branches' convs get no gradient until their scales have grown:
-    SGD (lr 0.05-0.3) stayed at the class prior's loss for 300 steps, and AdamW needed twice the steps to reach
+    SGD (lr 0.05) stayed near the class prior's loss for 300 steps, and AdamW needed twice the steps to reach
     a given training loss (``docs/ACCURACY.md``).
     """
     for block in model.modules():
