@@ -37,6 +37,7 @@ def run_case(case: str, faces: torch.Tensor, labels: torch.Tensor, model_name: s
     from ferkit.models import create_model, residual_scales_to_one
     from ferkit.models.resnet_swish import BasicBlock
     from ferkit.training.checkpoint import DEFAULT_NORMALIZATION
+    from ferkit.training.module import make_optimizer
 
     optimizer, lr, start = case.split(":")
     if optimizer not in ("adamw", "sgd") or start not in ("zero", "one"):
@@ -46,12 +47,7 @@ def run_case(case: str, faces: torch.Tensor, labels: torch.Tensor, model_name: s
     if start == "one":
         residual_scales_to_one(model)
     model = model.to(memory_format=torch.channels_last).train()
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    wd = 0.05 if optimizer == "adamw" else 5e-4
-    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-    opt = (torch.optim.AdamW(groups, lr=float(lr)) if optimizer == "adamw"
-           else torch.optim.SGD(groups, lr=float(lr), momentum=0.9, nesterov=True))
+    opt = make_optimizer(model, optimizer, float(lr), weight_decay=0.05 if optimizer == "adamw" else 5e-4)
     rng = np.random.default_rng(0)
     losses = []
     t0 = time.perf_counter()

@@ -145,18 +145,23 @@ class FaceModule(L.LightningModule):
 
     def configure_optimizers(self):
         c = self.config
-        decay = [p for p in self.model.parameters() if p.ndim > 1]  # no decay on BN and biases
-        no_decay = [p for p in self.model.parameters() if p.ndim <= 1]
-        groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        if c.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=True)
-        else:
-            opt = torch.optim.AdamW(groups, lr=c.lr)
+        opt = make_optimizer(self.model, c.optimizer, c.lr, c.weight_decay, c.momentum)
         total = c.epochs * self.steps_per_epoch
         warmup = int(c.warmup_epochs * self.steps_per_epoch)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: warmup_cosine(step, total, warmup, c.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def make_optimizer(model: torch.nn.Module, optimizer: str, lr: float, weight_decay: float,
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
+    """The recipe's optimiser: AdamW, or SGD with Nesterov momentum; no weight decay on BN and biases."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=lr)
 
 
 def _load_init(model: torch.nn.Module, config: TrainConfig) -> None:
