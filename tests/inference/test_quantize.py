@@ -8,11 +8,12 @@ import onnx
 import pytest
 
 from ferkit.assets import DEFAULT_INT8_MODEL, DEFAULT_MODEL
-from ferkit.cli import main
+from ferkit.cli import int8_loses_too_much, main
 from ferkit.data.cache import file_digest
 from ferkit.inference.backends import BackendError, OnnxBackend, TorchBackend, open_backend
 from ferkit.inference.onnx_export import sample_faces
-from ferkit.inference.quantize import calibration_faces, calibration_split, check_quantized, quantize_onnx
+from ferkit.inference.quantize import (QuantCheck, calibration_faces, calibration_split, check_quantized,
+                                      quantize_onnx)
 
 FER2013_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 
@@ -98,6 +99,15 @@ def test_cli_export_int8_writes_checks_and_reports(face_csv, tmp_path, capsys):
     assert f"wrote {out}" in printed and "calibrated on 54 val faces" in printed
     assert "checked against PyTorch on the 54 val faces: same top-1 class" in printed
     assert OnnxBackend(out).info.precision == "int8"
+
+
+@pytest.mark.parametrize("faces, lost, too_much", [(3589, 35, False), (3589, 36, True), (3589, -20, False),
+                                                  (54, 1, False), (54, 2, True)])
+def test_int8_gate_allows_one_percent_or_one_face(faces, lost, too_much):
+    fp32 = 0.5
+    check = QuantCheck(faces=faces, same_top1=0.97, max_abs_diff=0.1, accuracy_fp32=fp32,
+                       accuracy_int8=fp32 - lost / faces)
+    assert int8_loses_too_much(check) is too_much
 
 
 def test_export_of_an_onnx_file_says_it_needs_a_checkpoint(onnx_model, face_csv, tmp_path, capsys):
