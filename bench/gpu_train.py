@@ -111,7 +111,8 @@ def wait(procs) -> dict:
 def main() -> None:
     # The device's Python has the stack but not ferkit: without src on the path every run it starts exits at
     # once ("No module named ferkit"), as the fifth loan's first call did.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path("src").resolve()), os.environ.get("PYTHONPATH")]))
+    paths = [str(Path("src").resolve()), os.environ.get("PYTHONPATH")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the packed FER2013 train+val file")
     parser.add_argument("--out", required=True, help="folder for the parts to carry back")

@@ -357,7 +357,8 @@ def _export_int8(args) -> int:
           f"{check.same_top1:.2%}, max |difference| of probabilities {check.max_abs_diff:.3f}, "
           f"accuracy {check.accuracy_int8:.2%} (PyTorch {check.accuracy_fp32:.2%})")
     if int8_loses_too_much(check):
-        print(f"ferkit: error: the int8 model loses more than {INT8_MAX_ACCURACY_LOSS:.0%} accuracy", file=sys.stderr)
+        print(f"ferkit: error: the int8 model loses more than {INT8_MAX_ACCURACY_LOSS:.0%} accuracy "
+              f"(or more than one face, on fewer than {1 / INT8_MAX_ACCURACY_LOSS:.0f})", file=sys.stderr)
         return 1
     return 0
 
