@@ -10,8 +10,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ferkit.errors import FerkitError, output_path
+
+if TYPE_CHECKING:  # the commands import their modules when they run
+    from ferkit.inference.quantize import QuantCheck
 
 COMMANDS: list = []  # filled by @command below, in help order
 
@@ -330,8 +334,8 @@ def _run_export(args) -> int:
 INT8_MAX_ACCURACY_LOSS = 0.01
 
 
-def int8_loses_too_much(check) -> bool:
-    """Whether a ``QuantCheck`` shows the int8 model losing more than the allowed accuracy."""
+def int8_loses_too_much(check: QuantCheck) -> bool:
+    """Whether the check shows the int8 model losing more than the allowed accuracy."""
     lost = round((check.accuracy_fp32 - check.accuracy_int8) * check.faces)
     return lost > max(1.0, INT8_MAX_ACCURACY_LOSS * check.faces)
 
@@ -358,7 +362,7 @@ def _export_int8(args) -> int:
           f"accuracy {check.accuracy_int8:.2%} (PyTorch {check.accuracy_fp32:.2%})")
     if int8_loses_too_much(check):
         print(f"ferkit: error: the int8 model loses more than {INT8_MAX_ACCURACY_LOSS:.0%} accuracy "
-              f"(or more than one face, on fewer than {1 / INT8_MAX_ACCURACY_LOSS:.0f})", file=sys.stderr)
+              f"(or more than one face, on fewer than {1 / INT8_MAX_ACCURACY_LOSS:.0f} faces)", file=sys.stderr)
         return 1
     return 0
 
