@@ -29,7 +29,7 @@ DATA = REPO.parent / "shared" / "data"
 FER2013 = DATA / "fer2013" / "fer2013.csv.gz"
 FERPLUS = DATA / "ferplus" / "fer2013new.csv"
 OUT = REPO / "runs" / "study"
-SCHEDULE = ["epochs=10"]
+SCHEDULE = ["epochs=10", "zero_init_residual=true"]  # the study's recipe: branches start at 0, as default.yaml did
 # The default model shipped when the first rows ran (resnet_swish_s, 50 epochs on CPU), the first distill
 # row's teacher: taken out of git history by train() when a row names it.
 TEACHER_CPU50 = REPO / "runs" / "teachers" / "default-cpu50.pt"

@@ -90,7 +90,10 @@ def throughput(out: Path) -> dict:
 
 def start(name: str, overrides: list[str], runs: Path, data: str, log_dir: Path, limit_s: float,
           extra: list[str], config: str = "configs/default.yaml"):
-    command = ["timeout", str(int(limit_s)), sys.executable, "-m", "ferkit", "train", config,
+    # The plans on configs/default.yaml were written when its residual branches started at 0; keep that
+    # (--extra zero_init_residual=false still overrides it).
+    pinned = ["zero_init_residual=true"] if config == "configs/default.yaml" else []
+    command = ["timeout", str(int(limit_s)), sys.executable, "-m", "ferkit", "train", config, *pinned,
                f"data={data}", f"out_dir={runs}", f"name={name}", "precision=bf16-mixed", "channels_last=true",
                "progress=false", "num_workers=0", *overrides, *extra]
     log = open(log_dir / f"{name}.log", "w")

@@ -27,7 +27,8 @@ on 95% of theirs), so its outputs there carry little beyond the label. ``--cross
 with ``holdout_fold=K/N`` (every fold K covered) and gives each face only the outputs of the teachers trained
 without it, as ``distill_mode=crossfit`` does in a run:
 
-    ferkit train configs/default.yaml model=resnet_swish_l holdout_fold=0/2 name=l-fold0   # and 1/2
+    ferkit train configs/default.yaml zero_init_residual=true model=resnet_swish_l holdout_fold=0/2 \
+        name=l-fold0   # and 1/2
     python bench/teacher_outputs.py --crossfit --teacher runs/l-fold0/model.pt,runs/l-fold1/model.pt \
         --data fer2013.csv.gz --out carry/teachers_crossfit.pt
 
