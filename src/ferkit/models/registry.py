@@ -23,7 +23,7 @@ def resnet_swish_xs() -> ResNetSwishConfig:
 @register
 def resnet_swish_s() -> ResNetSwishConfig:
     """The CPU recipe's size, and the shipped default's teachers: 50 epochs from scratch train on 2 CPU cores
-    in about 45 minutes (``configs/default.yaml``, 67.26% on FER2013 PrivateTest, mean of two seeds); 120 epochs
+    in about 45 minutes (``configs/default.yaml``, 67.09% on FER2013 PrivateTest, mean of three seeds); 120 epochs
     with the residual branches at full scale give 69.66% (``teachers/``)."""
     return ResNetSwishConfig(stem_width=16, widths=(32, 64, 128), depths=(1, 1, 1), first_stride=2, head_width=128)
 
