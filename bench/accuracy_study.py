@@ -173,6 +173,7 @@ def _row(name: str, change: str, run: Path) -> dict:
         "name": name, "change": change, "run": str(run.relative_to(REPO)),
         "epochs": summary["epochs_run"], "selected": summary["selected"],
         "public_test": summary["val_accuracy"][summary["selected"]],
+        "public_test_labels": summary.get("val_labels", "fer2013"),  # FER+'s for a run that selected on them
         "private_test": test["accuracy"], "private_test_flip_tta": test["accuracy_tta"],
         "private_test_dedup": test["accuracy_dedup"], "ece": test["ece"],
         "private_test_candidates": test.get("accuracy_candidates", {}),

@@ -4,7 +4,8 @@ For models trained where the test split was not carried (``bench/gpu_train.py`` 
 PublicTest only), this is where their test figures come from. Per model: accuracy, flip-TTA accuracy,
 accuracy on the de-duplicated test subset, ECE (15 bins) after and before the model's temperature;
 with ``--ferplus``, also accuracy against FER+ majority labels on PublicTest and PrivateTest (the faces
-that have one), which can tell apart models that FER2013's one-annotator labels rank the other way;
+that have one), which can tell apart models that FER2013's one-annotator labels rank the other way,
+and ECE against them on PrivateTest (``ece_ferplus``, after the model's temperature);
 with ``--tencrop``, accuracy with ten-crop TTA too (``ferkit.evaluation.logits.ten_crop_views``; ten
 forward passes a face, so about 20 minutes for ``resnet_swish_l`` on 2 cores).
 Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
@@ -91,12 +92,17 @@ def main() -> None:
     def pct(logits: torch.Tensor, mask=slice(None)) -> float:
         return percent_right(logits[mask], y[mask])
 
-    def ferplus_figures(val: torch.Tensor, test_scores: torch.Tensor) -> dict:
-        """Accuracy against FER+'s majority labels on PublicTest and PrivateTest, where a face has one."""
+    def ferplus_figures(val: torch.Tensor, test_scores: torch.Tensor, temperature: float | None = None) -> dict:
+        """Accuracy against FER+'s majority labels on PublicTest and PrivateTest, where a face has one; given a
+        model's temperature, also its ECE against them on PrivateTest."""
         figures = {}
         for split, scored, key in (("val", val, "accuracy_ferplus_val"), ("test", test_scores, "accuracy_ferplus")):
             has = ferplus[split] != NO_LABEL
             figures[key] = percent_right(scored[has], ferplus[split][has])
+        if temperature is not None:
+            has = ferplus["test"] != NO_LABEL
+            probs = (test_scores[has] / temperature).softmax(1)
+            figures["ece_ferplus"] = round(expected_calibration_error(probs, ferplus["test"][has]) * 100, 2)
         return figures
 
     out: dict = {"bench": "score_runs", "split": "FER2013 PrivateTest", "n": len(y), "n_dedup": int(dedup.sum()),
@@ -130,7 +136,7 @@ def main() -> None:
             val = logits(".val", lambda: face_logits(model, val_split.faces, ckpt.normalization))
             val_calibrated[path] = val / t
         if args.ferplus:
-            out["models"][path] |= ferplus_figures(val, plain)
+            out["models"][path] |= ferplus_figures(val, plain, t)
         out["models"][path]["score_s"] = round(time.time() - started, 1)
         print(json.dumps({path: out["models"][path]}), flush=True)
         if args.write:

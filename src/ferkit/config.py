@@ -27,6 +27,10 @@ class TrainConfig:
     data: str = ""  # FER2013 CSV/.csv.gz, images zip or folder
     labels: str = "fer2013"  # fer2013 | ferplus | ferplus_soft
     ferplus: str = ""  # fer2013new.csv, needed for ferplus labels
+    # the labels of PublicTest (val), where the run keeps its best checkpoint, stops early, picks SWA or best and
+    # fits its temperature: auto (FER+ majority when labels=ferplus*, else FER2013's) | fer2013 | ferplus.
+    # The test figures stay on FER2013's labels; with ferplus=PATH the summary adds FER+'s beside them.
+    val_labels: str = "auto"
     affectnet: str = ""  # AffectNet official root or Kaggle folder tree, mixed into training
     affectnet_weight: float = 1.0  # sampling weight of an AffectNet face relative to a FER2013 face
     train_limit: int = 0  # use only the first N training faces (0: all); for smoke tests
@@ -103,6 +107,9 @@ class TrainConfig:
         checks = [
             (self.labels in ("fer2013", "ferplus", "ferplus_soft"), "labels must be fer2013, ferplus or ferplus_soft"),
             (self.labels == "fer2013" or bool(self.ferplus), "labels=ferplus* needs ferplus=PATH to fer2013new.csv"),
+            (self.val_labels in ("auto", "fer2013", "ferplus"), "val_labels must be auto, fer2013 or ferplus"),
+            (self.val_labels != "ferplus" or bool(self.ferplus),
+             "val_labels=ferplus needs ferplus=PATH to fer2013new.csv"),
             (self.optimizer in ("adamw", "sgd"), "optimizer must be adamw or sgd"),
             (self.fill in ("border", "reflection", "zeros"), "fill must be border, reflection or zeros"),
             (self.precision in ("auto", "32", "bf16-mixed"), "precision must be auto, 32 or bf16-mixed"),
@@ -169,6 +176,13 @@ class TrainConfig:
     def swa_scheduled(self) -> bool:
         """Whether the run sets SWA up: asked for, and at least 2 epochs (the average starts at the second)."""
         return self.swa and self.epochs >= 2
+
+    def resolved_val_labels(self) -> str:
+        """``fer2013`` or ``ferplus``: the labels PublicTest is scored against during the run and when it is
+        calibrated (``auto`` follows the training labels)."""
+        if self.val_labels == "auto":
+            return "fer2013" if self.labels == "fer2013" else "ferplus"
+        return self.val_labels
 
     def fixed_temperature(self) -> float | None:
         """The fixed temperature asked for, or None when it is fitted (or off)."""

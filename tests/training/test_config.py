@@ -29,6 +29,8 @@ def test_defaults_then_yaml_then_overrides(tmp_path):
     ("temperature=-1", "temperature must be > 0"),
     ("temperature=hot", "temperature must be fit, none or a number"),
     ("labels=ferplus", "needs ferplus=PATH"),
+    ("val_labels=ferplus", "val_labels=ferplus needs ferplus=PATH"),
+    ("val_labels=both", "val_labels must be auto, fer2013 or ferplus"),
     ("noequals", "not key=value"),
     ("dropout2d=1", "dropout2d must be in"),
     ("lr=inf", "lr must be a number > 0"),

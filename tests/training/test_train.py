@@ -16,6 +16,10 @@ import torch
 import yaml
 
 from ferkit.config import ConfigError, TrainConfig, load_config
+from ferkit.data import load_dataset
+from ferkit.data.ferplus import NO_LABEL, majority_labels
+from ferkit.evaluation.calibration import fit_temperature
+from ferkit.evaluation.logits import face_logits
 from ferkit.training.checkpoint import load_checkpoint
 from ferkit.training import module as module_mod
 from ferkit.training.finalize import read_history, swa_outcome
@@ -23,6 +27,8 @@ from ferkit.training.module import TEACHER_CACHE, FaceDataModule
 from ferkit.training.run import load_training_data, train
 
 REPO = Path(__file__).resolve().parents[2]
+# PublicTest faces to which FER+ gives a majority label (../shared/data/ferplus/fer2013new.csv)
+PUBLIC_TEST_WITH_FERPLUS_MAJORITY = 3400
 SMOKE = REPO / "configs" / "smoke.yaml"
 # A run of a few seconds: the tiny model on a slice of FER2013's training split.
 TINY = ["model=resnet_swish_xs", "epochs=2", "train_limit=384", "val_limit=256", "batch_size=128",
@@ -83,6 +89,49 @@ def test_distillation_with_mixing_and_erasing(fer2013_csv, tmp_path):
     assert ckpt.arch == "resnet_swish_xs" and not any("teacher" in k for k in ckpt.state_dict)
     with pytest.raises(ConfigError, match="teacher: .*nope.pt: no such checkpoint file"):
         load_config(SMOKE, [f"data={fer2013_csv}", "teacher=nope.pt"])
+
+
+def test_fer_plus_runs_select_and_calibrate_on_fer_plus_labels(fer2013_csv, ferplus_csv, tmp_path):
+    config = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", "labels=ferplus_soft", f"ferplus={ferplus_csv}",
+                                 f"data={fer2013_csv}", f"out_dir={tmp_path}"])
+    result = train(config)
+    summary = result.summary
+    assert summary["val_labels"] == "ferplus" and summary["val_n"] == PUBLIC_TEST_WITH_FERPLUS_MAJORITY
+    # Scored again from the exported model: what the run picked and calibrated on were FER+'s labels.
+    data = load_dataset(fer2013_csv)
+    val = data.by_split("val")
+    plus = majority_labels(val, ferplus_csv)
+    has = plus != NO_LABEL
+    ckpt = load_checkpoint(result.model_path)
+    logits = face_logits(ckpt.build_model().eval(), val.faces[has], ckpt.normalization)
+    plus = torch.as_tensor(plus[has])
+    assert summary["val_accuracy"]["best"] == pytest.approx(float((logits.argmax(1) == plus).double().mean()),
+                                                            abs=1e-4)
+    assert ckpt.temperature == pytest.approx(fit_temperature(logits, plus), rel=1e-3)
+    # The test figures: FER2013's labels (comparable with the literature), FER+'s beside them.
+    test = summary["test"]
+    assert test["n"] == 3589 and test["ferplus"]["n"] == 3378 and test["ferplus"]["n_dedup"] < 3378
+    assert "FER+" in test["ferplus"]["split"] and 0 < test["ferplus"]["accuracy"] < 1
+
+
+@pytest.mark.parametrize("labels, val_labels, val_n, relabelled", [
+    ("ferplus_soft", "fer2013", 3589, False),  # FER+ targets, selected on FER2013's labels (the study's runs)
+    ("fer2013", "ferplus", PUBLIC_TEST_WITH_FERPLUS_MAJORITY, True),  # FER2013 targets, selected on FER+'s
+    ("fer2013", "auto", 3589, False),
+])
+def test_val_labels_choose_the_labels_of_public_test(fer2013_csv, ferplus_csv, labels, val_labels, val_n,
+                                                     relabelled):
+    config = load_config(SMOKE, [f"labels={labels}", f"val_labels={val_labels}", f"ferplus={ferplus_csv}",
+                                 f"data={fer2013_csv}"])
+    data = load_training_data(config)
+    fer2013 = load_dataset(fer2013_csv)
+    val = data.by_split("val")
+    assert len(val) == val_n and (data.split == "test").sum() == 3589
+    expected = majority_labels(val, ferplus_csv) if relabelled else fer2013.by_split("val").labels
+    assert np.array_equal(val.labels, expected)
+    assert np.array_equal(data.by_split("test").labels, fer2013.by_split("test").labels)
+    train_faces = (data.split == "train").sum()
+    assert (train_faces == 28709) == (labels == "fer2013")  # FER+ drops the faces it gives no label
 
 
 def test_offline_distillation_trains_from_cached_teacher_outputs(fer2013_csv, tmp_path, monkeypatch):

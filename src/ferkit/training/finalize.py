@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -55,11 +56,33 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
     return [epochs[e] for e in sorted(epochs)]
 
 
-def test_figures(model, data: FaceDataset, norm: dict[str, float], temperature: float) -> dict:
-    """The test split's figures of a selected, calibrated model (see ``figures_from_logits``)."""
+def test_figures(model, data: FaceDataset, norm: dict[str, float], temperature: float,
+                 ferplus: str | Path = "") -> dict:
+    """The test split's figures of a selected, calibrated model (see ``figures_from_logits``); with ``ferplus``
+    (``fer2013new.csv``) also against FER+'s majority labels, under ``ferplus``."""
     faces = data.by_split("test").faces
-    return figures_from_logits(face_logits(model, faces, norm), face_logits(model, faces, norm, tta=True),
-                               data, temperature)
+    logits, logits_tta = face_logits(model, faces, norm), face_logits(model, faces, norm, tta=True)
+    figures = figures_from_logits(logits, logits_tta, data, temperature)
+    if ferplus:
+        figures["ferplus"] = ferplus_figures(logits, logits_tta, data, temperature, ferplus)
+    return figures
+
+
+def ferplus_figures(logits: torch.Tensor, logits_tta: torch.Tensor, data: FaceDataset, temperature: float,
+                    ferplus: str | Path) -> dict:
+    """``figures_from_logits`` against FER+'s majority labels, on the test faces that have one (3,378 of
+    PrivateTest's 3,589). ``data`` holds FER2013 CSV rows (its test split with FER2013's labels)."""
+    from ferkit.data import dedup_test_mask
+    from ferkit.data.ferplus import NO_LABEL, majority_labels
+
+    test = data.by_split("test")
+    labels = majority_labels(test, ferplus)
+    has = labels != NO_LABEL
+    dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"][has])
+    relabelled = replace(test.subset(has), labels=labels[has])
+    figures = figures_from_logits(logits[has], logits_tta[has], relabelled, temperature, dedup)
+    figures["split"] = "test (FER2013 PrivateTest, FER+ majority labels)"
+    return figures
 
 
 def figures_from_logits(logits: torch.Tensor, logits_tta: torch.Tensor, data: FaceDataset, temperature: float,
@@ -128,6 +151,8 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
 
     summary: dict = {
         "selected": chosen,
+        "val_labels": config.resolved_val_labels(),
+        "val_n": len(val),
         "val_accuracy": {k: round(v, 5) for k, v in val_acc.items()},
         "temperature": round(temperature, 4),
         "temperature_source": "fixed" if fixed is not None else config.temperature,
@@ -136,7 +161,7 @@ def finalize(config: TrainConfig, module, data: FaceDataset, run_dir: Path, trai
         "swa": swa,
     }
     if len(test):
-        summary["test"] = test_figures(model, data, norm, temperature)
+        summary["test"] = test_figures(model, data, norm, temperature, config.ferplus)
         # Every candidate's test accuracy, for the record only: selection above used val alone.
         summary["test"]["accuracy_candidates"] = {
             name: summary["test"]["accuracy"] if m is model else round(

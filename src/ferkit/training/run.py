@@ -58,17 +58,21 @@ def run_dir_of(config: TrainConfig) -> Path:
 
 def load_training_data(config: TrainConfig) -> FaceDataset:
     """FER2013 (with FER+ labels when asked), plus AffectNet's faces as extra training data when given."""
-    from ferkit.data import apply_ferplus, combine, load_dataset
+    from ferkit.data import SPLITS, apply_ferplus, combine, load_dataset, load_ferplus
 
     data = load_dataset(config.data)
-    if config.labels != "fer2013":
-        # FER+ relabels training only: validation and the reported test figures stay on FER2013 labels,
-        # so that numbers compare with the literature.
-        plus = apply_ferplus(data.by_split("train"), config.ferplus, soft=config.labels == "ferplus_soft")
-        rest = data.subset(data.split != "train")
-        if plus.soft_labels is not None:
-            rest.soft_labels = np.eye(len(plus.soft_labels[0]), dtype=np.float32)[rest.labels]
-        data = combine([(plus, 1.0), (rest, 1.0)], name="fer2013+ferplus")
+    val_ferplus = config.resolved_val_labels() == "ferplus"
+    if config.labels != "fer2013" or val_ferplus:
+        # FER+ relabels training with labels=ferplus*, and PublicTest (where the run selects and calibrates) with
+        # val_labels resolving to ferplus. The test split keeps FER2013's labels, so that the reported test figures
+        # compare with the literature (finalize adds FER+'s beside them).
+        votes = load_ferplus(config.ferplus)
+        train, val, test = (data.by_split(split) for split in SPLITS)
+        if config.labels != "fer2013":
+            train = apply_ferplus(train, votes, soft=config.labels == "ferplus_soft")
+        if val_ferplus:
+            val = apply_ferplus(val, votes)
+        data = combine([(train, 1.0), (val, 1.0), (test, 1.0)], name="fer2013+ferplus")
     if config.affectnet:
         extra = load_dataset(config.affectnet)
         extra = extra.subset(extra.split == "train")
