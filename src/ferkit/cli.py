@@ -181,15 +181,18 @@ def _run_train(args) -> int:
     if result.summary:
         test = result.summary.get("test", {})
         print(f"run folder: {result.run_dir}")
+        on = " on FER+'s PublicTest labels" if result.summary.get("val_labels") == "ferplus" else ""
         print(f"model: {result.model_path} (selected {result.summary['selected']}, "
-              f"T={result.summary['temperature']})")
+              f"T={result.summary['temperature']}{on})")
         if result.summary.get("swa", "").startswith("not reached"):
             print(f"SWA {result.summary['swa']} (early_stopping_patience=0 lets it finish)")
-        if test:
-            print(f"test accuracy {test['accuracy']:.4f} (flip TTA {test['accuracy_tta']:.4f}, "
-                  f"de-duplicated {test['accuracy_dedup']:.4f}), ECE {test['ece']:.4f} "
-                  f"(uncalibrated {test['ece_uncalibrated']:.4f}"
-                  + (f", floor {test['ece_floor']:.4f}" if "ece_floor" in test else "") + f") on {test['split']}")
+        for figures in (test, test.get("ferplus")):
+            if figures:
+                print(f"test accuracy {figures['accuracy']:.4f} (flip TTA {figures['accuracy_tta']:.4f}, "
+                      f"de-duplicated {figures['accuracy_dedup']:.4f}), ECE {figures['ece']:.4f} "
+                      f"(uncalibrated {figures['ece_uncalibrated']:.4f}"
+                      + (f", floor {figures['ece_floor']:.4f}" if "ece_floor" in figures else "")
+                      + f") on {figures['split']}")
     return 0
 
 

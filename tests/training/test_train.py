@@ -92,17 +92,18 @@ def test_distillation_with_mixing_and_erasing(fer2013_csv, tmp_path):
 
 
 def test_fer_plus_runs_select_and_calibrate_on_fer_plus_labels(fer2013_csv, ferplus_csv, tmp_path):
-    config = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", "labels=ferplus_soft", f"ferplus={ferplus_csv}",
-                                 f"data={fer2013_csv}", f"out_dir={tmp_path}"])
-    result = train(config)
-    summary = result.summary
+    out, _ = cli(SMOKE, *TINY, "epochs=1", "swa=false", "labels=ferplus_soft", f"ferplus={ferplus_csv}",
+                 f"data={fer2013_csv}", f"out_dir={tmp_path}", "name=f").communicate(timeout=300)
+    assert "on FER+'s PublicTest labels)" in out and "on test (FER2013 PrivateTest)" in out, out
+    assert "on test (FER2013 PrivateTest, FER+ majority labels)" in out, out
+    summary = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert summary["val_labels"] == "ferplus" and summary["val_n"] == PUBLIC_TEST_WITH_FERPLUS_MAJORITY
     # Scored again from the exported model: what the run picked and calibrated on were FER+'s labels.
     data = load_dataset(fer2013_csv)
     val = data.by_split("val")
     plus = majority_labels(val, ferplus_csv)
     has = plus != NO_LABEL
-    ckpt = load_checkpoint(result.model_path)
+    ckpt = load_checkpoint(tmp_path / "f" / "model.pt")
     logits = face_logits(ckpt.build_model().eval(), val.faces[has], ckpt.normalization)
     plus = torch.as_tensor(plus[has])
     assert summary["val_accuracy"]["best"] == pytest.approx(float((logits.argmax(1) == plus).double().mean()),
