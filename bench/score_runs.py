@@ -5,7 +5,8 @@ PublicTest only), this is where their test figures come from. Per model: accurac
 accuracy on the de-duplicated test subset, ECE (15 bins) after and before the model's temperature;
 with ``--ferplus``, also accuracy against FER+ majority labels on PublicTest and PrivateTest (the faces
 that have one), which can tell apart models that FER2013's one-annotator labels rank the other way,
-and ECE against them on PrivateTest (``ece_ferplus``, after the model's temperature);
+and ECE against them on PrivateTest (``ece_ferplus``, after the model's temperature); with ``--ferplus``,
+``--select`` or ``--against``, its accuracy on PublicTest against FER2013's labels (``accuracy_val``);
 with ``--tencrop``, accuracy with ten-crop TTA too (``ferkit.evaluation.logits.ten_crop_views``; ten
 forward passes a face, so about 20 minutes for ``resnet_swish_l`` on 2 cores).
 Per ensemble of two or more (probabilities averaged after each model's temperature): accuracy without
@@ -135,6 +136,8 @@ def main() -> None:
         if args.ferplus or args.select or args.against:
             val = logits(".val", lambda: face_logits(model, val_split.faces, ckpt.normalization))
             val_calibrated[path] = val / t
+            # FER2013's labels; val_accuracy above is the run's own, on FER+'s for a run that selected on them
+            out["models"][path]["accuracy_val"] = percent_right(val, y_val)
         if args.ferplus:
             out["models"][path] |= ferplus_figures(val, plain, t)
         out["models"][path]["score_s"] = round(time.time() - started, 1)
