@@ -60,27 +60,29 @@ def test_figures(model, data: FaceDataset, norm: dict[str, float], temperature: 
                  ferplus: str | Path = "") -> dict:
     """The test split's figures of a selected, calibrated model (see ``figures_from_logits``); with ``ferplus``
     (``fer2013new.csv``) also against FER+'s majority labels, under ``ferplus``."""
+    from ferkit.data import dedup_test_mask
+
     faces = data.by_split("test").faces
     logits, logits_tta = face_logits(model, faces, norm), face_logits(model, faces, norm, tta=True)
-    figures = figures_from_logits(logits, logits_tta, data, temperature)
+    dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"])
+    figures = figures_from_logits(logits, logits_tta, data, temperature, dedup)
     if ferplus:
-        figures["ferplus"] = ferplus_figures(logits, logits_tta, data, temperature, ferplus)
+        figures["ferplus"] = ferplus_figures(logits, logits_tta, data, temperature, ferplus, dedup)
     return figures
 
 
 def ferplus_figures(logits: torch.Tensor, logits_tta: torch.Tensor, data: FaceDataset, temperature: float,
-                    ferplus: str | Path) -> dict:
+                    ferplus: str | Path, dedup: torch.Tensor) -> dict:
     """``figures_from_logits`` against FER+'s majority labels, on the test faces that have one (3,378 of
-    PrivateTest's 3,589). ``data`` holds FER2013 CSV rows (its test split with FER2013's labels)."""
-    from ferkit.data import dedup_test_mask
+    PrivateTest's 3,589). ``data`` holds FER2013 CSV rows (its test split with FER2013's labels); ``dedup``
+    marks its test rows with no copy in Training."""
     from ferkit.data.ferplus import NO_LABEL, majority_labels
 
     test = data.by_split("test")
     labels = majority_labels(test, ferplus)
     has = labels != NO_LABEL
-    dedup = torch.as_tensor(dedup_test_mask(data)[data.split == "test"][has])
     relabelled = replace(test.subset(has), labels=labels[has])
-    figures = figures_from_logits(logits[has], logits_tta[has], relabelled, temperature, dedup)
+    figures = figures_from_logits(logits[has], logits_tta[has], relabelled, temperature, dedup[has])
     figures["split"] = "test (FER2013 PrivateTest, FER+ majority labels)"
     return figures
 
