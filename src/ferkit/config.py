@@ -85,7 +85,7 @@ class TrainConfig:
     swa_lr: float = 0.0  # 0: a fifth of lr
     temperature: str = "fit"  # fit (NLL on val) | a fixed number such as 0.7 | none
     # runtime
-    # auto: bf16-mixed on a GPU that has bf16 and on a CPU with AMX, 32 elsewhere
+    # auto: bf16-mixed on a GPU that has bf16 and on a CPU with AMX or AVX-512 BF16, 32 elsewhere
     # (ferkit.training.run.resolve_precision)
     precision: str = "auto"  # auto | 32 | bf16-mixed
     channels_last: bool = False

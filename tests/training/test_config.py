@@ -114,15 +114,17 @@ def test_every_shipped_preset_loads(path, tmp_path, monkeypatch):
     assert config.name and config.data
 
 
-@pytest.mark.parametrize("cuda, bf16_gpu, amx, accelerator, expected", [
-    (False, False, True, "auto", "bf16-mixed"),   # a Xeon with AMX: bf16 is 2.6x fp32 there
-    (False, False, False, "auto", "32"),          # AVX2 only: bf16 is 10x slower
-    (True, True, False, "auto", "bf16-mixed"),    # a GPU with bf16
-    (True, False, True, "auto", "32"),            # an older GPU, whatever the host CPU has
-    (True, True, False, "cpu", "32"),             # accelerator=cpu on a GPU machine: the CPU decides
-    (True, True, True, "cpu", "bf16-mixed"),
+@pytest.mark.parametrize("cuda, bf16_gpu, amx, avx512_bf16, accelerator, expected", [
+    (False, False, True, True, "auto", "bf16-mixed"),    # a Xeon with AMX: bf16 is 2.6x fp32 there
+    (False, False, False, True, "auto", "bf16-mixed"),   # a Zen 4 EPYC, AVX-512 BF16 without AMX: 1.8x
+    (False, False, False, False, "auto", "32"),          # AVX2 only: bf16 is 10x slower
+    (True, True, False, False, "auto", "bf16-mixed"),    # a GPU with bf16
+    (True, False, True, True, "auto", "32"),             # an older GPU, whatever the host CPU has
+    (True, True, False, False, "cpu", "32"),             # accelerator=cpu on a GPU machine: the CPU decides
+    (True, True, True, False, "cpu", "bf16-mixed"),
+    (True, True, False, True, "cpu", "bf16-mixed"),
 ])
-def test_auto_precision_follows_the_hardware(monkeypatch, cuda, bf16_gpu, amx, accelerator, expected):
+def test_auto_precision_follows_the_hardware(monkeypatch, cuda, bf16_gpu, amx, avx512_bf16, accelerator, expected):
     import torch
 
     from ferkit.training.run import resolve_precision
@@ -130,6 +132,7 @@ def test_auto_precision_follows_the_hardware(monkeypatch, cuda, bf16_gpu, amx, a
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_gpu)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert resolve_precision("auto", accelerator) == expected
     assert resolve_precision("32", accelerator) == "32"  # an explicit choice is kept
