@@ -74,7 +74,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (after one warm-up)")
     parser.add_argument("--models", nargs="*", default=list_models())
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
-                        help="bf16 autocast is several times slower on CPUs without AMX: skip it for big models")
+                        help="bf16 autocast is several times slower on CPUs with neither AMX nor AVX-512 BF16: "
+                             "skip it for big models there")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
