@@ -332,6 +332,38 @@ def _run_export(args) -> int:
     return 0
 
 
+@command
+def _add_soup(sub) -> None:
+    p = sub.add_parser("soup", help="average the weights of models fine-tuned from one checkpoint into one model",
+                       description="Average the weights of models fine-tuned from the same checkpoint (a model "
+                                   "soup), measure BatchNorm again on the training split of --data and fit the "
+                                   "temperature on its validation split.")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="ferkit checkpoints of one architecture, two or more")
+    p.add_argument("--data", required=True, metavar="PATH", help="the dataset they were trained on")
+    p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: all cores)")
+    p.set_defaults(run=_run_soup)
+
+
+def _run_soup(args) -> int:
+    import torch
+
+    from ferkit.training.soup import make_soup
+
+    out = output_path(args.out, "--out")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    checkpoint, summary = make_soup(args.models, args.data)
+    checkpoint.save(out)
+    ingredients = ", ".join(f"{a:.4f}" for a in summary["val_accuracy_ingredients"])
+    print(f"wrote {out}: {len(args.models)} models averaged, T={summary['temperature']}")
+    print(f"validation accuracy {summary['val_accuracy']:.4f} (the models alone: {ingredients})")
+    if test := summary.get("test"):
+        print(f"test accuracy {test['accuracy']:.4f} (flip TTA {test['accuracy_tta']:.4f}, de-duplicated "
+              f"{test['accuracy_dedup']:.4f}), ECE {test['ece']:.4f} on {test['split']}")
+    return 0
+
+
 # An int8 model may disagree with PyTorch on a few faces; it may not lose more accuracy than this, nor more than
 # one face where the faces are too few for 1% to be one (on 54 faces one face is 1.85%).
 INT8_MAX_ACCURACY_LOSS = 0.01

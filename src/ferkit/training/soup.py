@@ -1,0 +1,104 @@
+"""One model from the averaged weights of several fine-tuned from the same start (a "model soup").
+
+Models fine-tuned from one checkpoint with different seeds stay in one basin of the loss, so the mean
+of their weights is itself a good model, often better than each (Wortsman et al., 2022, "Model soups").
+Unlike an ensemble it costs one forward pass. BatchNorm's running statistics do not average like the
+weights do, so they are measured again on the training faces, as SWA does; the temperature is fitted
+again on the validation split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferkit.data.dataset import FaceDataset
+from ferkit.evaluation.calibration import fit_temperature
+from ferkit.data.preprocess import to_input
+from ferkit.evaluation.logits import face_logits
+from ferkit.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+
+
+def average_weights(checkpoints: Sequence[Checkpoint]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the checkpoints' floating-point tensors (integer buffers from the first).
+
+    Raises:
+        CheckpointError: fewer than two checkpoints, or two of different architectures.
+    """
+    if len(checkpoints) < 2:
+        raise CheckpointError(f"a soup needs at least two models, got {len(checkpoints)}")
+    first = checkpoints[0]
+    for other in checkpoints[1:]:
+        if (other.arch, other.config) != (first.arch, first.config):
+            raise CheckpointError(f"cannot average a {other.arch} with a {first.arch}: the models' architectures "
+                                  "differ")
+    mean = {}
+    for key, value in first.state_dict.items():
+        if value.is_floating_point():
+            mean[key] = torch.stack([c.state_dict[key].double() for c in checkpoints]).mean(0).to(value.dtype)
+        else:
+            mean[key] = value.clone()
+    return mean
+
+
+@torch.no_grad()
+def update_batchnorm(model: torch.nn.Module, faces: np.ndarray, normalization: dict[str, float],
+                     batch_size: int = 256) -> None:
+    """Set every BatchNorm layer's running mean and variance to their average over ``faces`` (N, 48, 48)."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = {layer: layer.momentum for layer in layers}
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over all batches
+    was_training = model.training
+    model.train()
+    for start in range(0, len(faces), batch_size):
+        model(to_input(faces[start:start + batch_size], normalization))
+    for layer, momentum in momenta.items():
+        layer.momentum = momentum
+    model.train(was_training)
+
+
+def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tuple[Checkpoint, dict]:
+    """Average the models at ``paths``, re-measure BatchNorm on ``data``'s training split and fit the
+    temperature on its validation split; returns the new checkpoint and a summary of what was done, with the
+    test split's figures (as ``ferkit train`` gives them) where ``data`` has one. ``data`` may be a dataset's
+    path, read after the models have been checked."""
+    from ferkit.data import load_dataset
+    from ferkit.training.finalize import test_figures
+
+    checkpoints = [load_checkpoint(p) for p in paths]
+    first = checkpoints[0]
+    soup = Checkpoint(arch=first.arch, config=first.config, state_dict=average_weights(checkpoints),
+                      labels=first.labels, input_size=first.input_size, normalization=first.normalization)
+    data = data if isinstance(data, FaceDataset) else load_dataset(data)
+    train, val = data.by_split("train"), data.by_split("val")
+    if not len(train) or not len(val):
+        raise CheckpointError(f"{data.name or 'the data'}: a soup needs the training split (for BatchNorm) and "
+                              "the validation split (for the temperature)")
+    model = soup.build_model()
+    update_batchnorm(model, train.faces, soup.normalization)
+    model.eval()
+    val_y = torch.as_tensor(val.labels)
+    logits = face_logits(model, val.faces, soup.normalization)
+    temperature = fit_temperature(logits, val_y)
+    model.temperature.fill_(temperature)
+    summary = {
+        "soup": [str(p) for p in paths],
+        "val_accuracy": round(float((logits.argmax(1) == val_y).double().mean()), 5),
+        "val_accuracy_ingredients": [checkpoint_val_accuracy(c, val) for c in checkpoints],
+        "temperature": round(temperature, 4),
+        "batchnorm_faces": len(train),
+    }
+    if len(data.by_split("test")):
+        summary["test"] = test_figures(model, data, soup.normalization, temperature)
+    result = Checkpoint.from_model(first.arch, model, normalization=dict(first.normalization), metrics=summary)
+    return result, summary
+
+
+def checkpoint_val_accuracy(checkpoint: Checkpoint, val: FaceDataset) -> float:
+    logits = face_logits(checkpoint.build_model(), val.faces, checkpoint.normalization)
+    return round(float((logits.argmax(1) == torch.as_tensor(val.labels)).double().mean()), 5)
