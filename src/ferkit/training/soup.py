@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import update_bn
 
 from ferkit.data.dataset import FaceDataset
 from ferkit.evaluation.calibration import fit_temperature
 from ferkit.data.preprocess import to_input
 from ferkit.evaluation.logits import face_logits
 from ferkit.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from ferkit.training.finalize import _accuracy, test_figures
 
 
 def average_weights(checkpoints: Sequence[Checkpoint]) -> dict[str, torch.Tensor]:
@@ -44,22 +46,11 @@ def average_weights(checkpoints: Sequence[Checkpoint]) -> dict[str, torch.Tensor
     return mean
 
 
-@torch.no_grad()
 def update_batchnorm(model: torch.nn.Module, faces: np.ndarray, normalization: dict[str, float],
                      batch_size: int = 256) -> None:
     """Set every BatchNorm layer's running mean and variance to their average over ``faces`` (N, 48, 48)."""
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = {layer: layer.momentum for layer in layers}
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None  # a cumulative average over all batches
-    was_training = model.training
-    model.train()
-    for start in range(0, len(faces), batch_size):
-        model(to_input(faces[start:start + batch_size], normalization))
-    for layer, momentum in momenta.items():
-        layer.momentum = momentum
-    model.train(was_training)
+    batches = (to_input(faces[start:start + batch_size], normalization) for start in range(0, len(faces), batch_size))
+    update_bn(batches, model)
 
 
 def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tuple[Checkpoint, dict]:
@@ -68,7 +59,6 @@ def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tu
     test split's figures (as ``ferkit train`` gives them) where ``data`` has one. ``data`` may be a dataset's
     path, read after the models have been checked."""
     from ferkit.data import load_dataset
-    from ferkit.training.finalize import test_figures
 
     checkpoints = [load_checkpoint(p) for p in paths]
     first = checkpoints[0]
@@ -88,8 +78,9 @@ def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tu
     model.temperature.fill_(temperature)
     summary = {
         "soup": [str(p) for p in paths],
-        "val_accuracy": round(float((logits.argmax(1) == val_y).double().mean()), 5),
-        "val_accuracy_ingredients": [checkpoint_val_accuracy(c, val) for c in checkpoints],
+        "val_accuracy": round(_accuracy(logits, val_y), 5),
+        "val_accuracy_ingredients": [
+            round(_accuracy(face_logits(c.build_model(), val.faces, c.normalization), val_y), 5) for c in checkpoints],
         "temperature": round(temperature, 4),
         "batchnorm_faces": len(train),
     }
@@ -98,7 +89,3 @@ def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tu
     result = Checkpoint.from_model(first.arch, model, normalization=dict(first.normalization), metrics=summary)
     return result, summary
 
-
-def checkpoint_val_accuracy(checkpoint: Checkpoint, val: FaceDataset) -> float:
-    logits = face_logits(checkpoint.build_model(), val.faces, checkpoint.normalization)
-    return round(float((logits.argmax(1) == torch.as_tensor(val.labels)).double().mean()), 5)
