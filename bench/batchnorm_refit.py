@@ -26,12 +26,12 @@ from ferkit.data import load_dataset
 from ferkit.evaluation.calibration import fit_temperature
 from ferkit.evaluation.logits import face_logits
 from ferkit.training.checkpoint import Checkpoint, load_checkpoint
+from ferkit.training.finalize import _accuracy
 from ferkit.training.soup import update_batchnorm
 
 
-def _accuracy(model, faces, labels, norm) -> float:
-    return round(100 * float((face_logits(model, faces, norm).argmax(1) == torch.as_tensor(labels)).double().mean()),
-                 2)
+def _percent(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return round(100 * _accuracy(logits, labels), 2)
 
 
 def main() -> None:
@@ -45,19 +45,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = load_dataset(args.data)
     train, val, test = data.by_split("train"), data.by_split("val"), data.by_split("test")
+    val_y, test_y = torch.as_tensor(val.labels), torch.as_tensor(test.labels)
     rows = {}
     for path in args.models:
         checkpoint = load_checkpoint(path)
         model, norm = checkpoint.build_model(), checkpoint.normalization
-        row = {"val": _accuracy(model, val.faces, val.labels, norm),
-               "test": _accuracy(model, test.faces, test.labels, norm)}
+        row = {"val": _percent(face_logits(model, val.faces, norm), val_y),
+               "test": _percent(face_logits(model, test.faces, norm), test_y)}
         update_batchnorm(model, train.faces, norm)
         model.eval()
-        row |= {"val_refit": _accuracy(model, val.faces, val.labels, norm),
-                "test_refit": _accuracy(model, test.faces, test.labels, norm)}
+        val_logits = face_logits(model, val.faces, norm)
+        row |= {"val_refit": _percent(val_logits, val_y),
+                "test_refit": _percent(face_logits(model, test.faces, norm), test_y)}
         rows[path] = row
         if args.save:
-            model.temperature.fill_(fit_temperature(face_logits(model, val.faces, norm), torch.as_tensor(val.labels)))
+            model.temperature.fill_(fit_temperature(val_logits, val_y))
             name = Path(path).parent.name if Path(path).stem == "model" else Path(path).stem
             out = Path(args.save) / f"{name}-bnrefit" / "model.pt"
             Checkpoint.from_model(checkpoint.arch, model, normalization=dict(norm),

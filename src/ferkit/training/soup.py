@@ -17,8 +17,8 @@ import torch
 from torch.optim.swa_utils import update_bn
 
 from ferkit.data.dataset import FaceDataset
-from ferkit.evaluation.calibration import fit_temperature
 from ferkit.data.preprocess import to_input
+from ferkit.evaluation.calibration import fit_temperature
 from ferkit.evaluation.logits import face_logits
 from ferkit.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from ferkit.training.finalize import _accuracy, test_figures
@@ -88,4 +88,3 @@ def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tu
         summary["test"] = test_figures(model, data, soup.normalization, temperature)
     result = Checkpoint.from_model(first.arch, model, normalization=dict(first.normalization), metrics=summary)
     return result, summary
-
