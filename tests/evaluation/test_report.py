@@ -164,3 +164,19 @@ def test_model_card_names_the_starting_weights_and_the_teacher(tmp_path):
     lines = "\n".join(_training({"training": {"config": config}}))
     assert "Fold 1 of 2 of the training faces was held out (`holdout_fold`)" in lines
     assert "**Distilled from**: outputs.pt (`teacher_outputs`; weight 0.5, temperature 4.0)." in lines
+
+
+def test_model_card_says_a_soup_was_averaged_and_from_what():
+    from ferkit.evaluation.model_card import _training
+
+    training = {"config": {"data": "d.csv", "epochs": 12, "init": "default"}, "soup": ["a.pt", "b.pt", "c.pt"],
+                "soup_seeds": [0, 1, 2], "val_accuracy": 0.7161, "val_accuracy_ingredients": [0.708, 0.7105, 0.709],
+                "batchnorm_faces": 28709}
+    lines = "\n".join(_training({"training": training}))
+    assert ("- **Averaged** (`ferkit soup`): the weights of 3 models trained with this recipe (seeds 0, 1, 2); "
+            "BatchNorm measured again on 28709 training faces, the temperature fitted again on the validation split "
+            "(validation accuracy 71.61%; the models alone 70.80%-71.05%).") in lines
+    assert "**Started from**: the weights of default" in lines
+    # Ingredients without a shared recipe: the card does not claim one.
+    lines = "\n".join(_training({"training": {**training, "config": None}}))
+    assert "the weights of 3 models;" in lines and "Recipe" not in lines

@@ -6,7 +6,7 @@ from ferkit.data.dataset import FaceDataset
 from ferkit.data.preprocess import to_input
 from ferkit.models import create_model
 from ferkit.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from ferkit.training.soup import average_weights, make_soup, update_batchnorm
+from ferkit.training.soup import average_weights, make_soup, shared_recipe, update_batchnorm
 
 
 def _checkpoint(seed: int, arch: str = "resnet_swish_xs") -> Checkpoint:
@@ -83,3 +83,15 @@ def test_soup_command(tmp_path, capsys):
     assert load_checkpoint(tmp_path / "soup.pt").metrics["batchnorm_faces"] == 21
     assert main(["soup", paths[0], "--data", str(csv), "--out", str(tmp_path / "one.pt")]) == 1
     assert capsys.readouterr().err.strip() == "ferkit: error: a soup needs at least two models, got 1"
+
+
+def test_the_soup_records_the_recipe_its_models_share():
+    a, b, c = _checkpoint(0), _checkpoint(1), _checkpoint(2)
+    recipe = {"data": "d.csv", "epochs": 12, "lr": 0.001}
+    a.metrics = {"config": {**recipe, "seed": 0, "name": "ft0"}}
+    b.metrics = {"config": {**recipe, "seed": 1, "name": "ft1"}}
+    assert shared_recipe([a, b]) == (recipe, [0, 1])
+    c.metrics = {"config": {**recipe, "lr": 0.003, "seed": 2}}
+    assert shared_recipe([a, b, c]) == (None, [0, 1, 2])  # another learning rate: not one recipe
+    assert shared_recipe([a, _checkpoint(3)]) == (None, [0, None])  # one records no config
+

@@ -58,6 +58,15 @@ def _training(m: dict) -> list[str]:
             lines.append(f"- **Distilled from**: {config[key]} (`{key}`; weight "
                          f"{config.get('distill_weight', '?')}, temperature {config.get('distill_temperature', '?')}"
                          + ("" if mode == "online" else f", {mode}") + ").")
+    if t.get("soup"):
+        n, alone = len(t["soup"]), t.get("val_accuracy_ingredients") or []
+        seeds = [s for s in t.get("soup_seeds") or [] if s is not None]
+        lines.append(f"- **Averaged** (`ferkit soup`): the weights of {n} models"
+                     + (f" trained with this recipe (seeds {', '.join(map(str, seeds))})" if config else "")
+                     + f"; BatchNorm measured again on {t.get('batchnorm_faces', '?')} training faces, the "
+                     "temperature fitted again on the validation split (validation accuracy "
+                     + pct(t.get("val_accuracy"))
+                     + (f"; the models alone {pct(min(alone))}-{pct(max(alone))}" if alone else "") + ").")
     if "epochs_run" in t:
         selected = t.get("selected", "?")
         val = (t.get("val_accuracy") or {}).get(selected)

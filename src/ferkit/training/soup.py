@@ -53,6 +53,20 @@ def update_batchnorm(model: torch.nn.Module, faces: np.ndarray, normalization: d
     update_bn(batches, model)
 
 
+# Keys of a training config that differ between the fine-tunes of one soup without changing their recipe.
+_PER_RUN_KEYS = ("seed", "name", "out_dir", "threads", "progress")
+
+
+def shared_recipe(checkpoints: Sequence[Checkpoint]) -> tuple[dict | None, list]:
+    """The training config the checkpoints have in common once their seeds and run names are set aside (None
+    where a checkpoint records none or two differ), and their seeds."""
+    configs = [c.metrics.get("config") or {} for c in checkpoints]
+    seeds = [config.get("seed") for config in configs]
+    recipes = [{k: v for k, v in config.items() if k not in _PER_RUN_KEYS} for config in configs]
+    same = all(recipes) and all(recipe == recipes[0] for recipe in recipes[1:])
+    return (recipes[0] if same else None), seeds
+
+
 def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tuple[Checkpoint, dict]:
     """Average the models at ``paths``, re-measure BatchNorm on ``data``'s training split and fit the
     temperature on its validation split; returns the new checkpoint and a summary of what was done, with the
@@ -76,14 +90,18 @@ def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tu
     logits = face_logits(model, val.faces, soup.normalization)
     temperature = fit_temperature(logits, val_y)
     model.temperature.fill_(temperature)
+    recipe, seeds = shared_recipe(checkpoints)
     summary = {
         "soup": [str(p) for p in paths],
+        "soup_seeds": seeds,
         "val_accuracy": round(_accuracy(logits, val_y), 5),
         "val_accuracy_ingredients": [
             round(_accuracy(face_logits(c.build_model(), val.faces, c.normalization), val_y), 5) for c in checkpoints],
         "temperature": round(temperature, 4),
         "batchnorm_faces": len(train),
     }
+    if recipe is not None:  # read by ferkit evaluate and the model card as the recipe of every ingredient
+        summary["config"] = recipe
     if len(data.by_split("test")):
         summary["test"] = test_figures(model, data, soup.normalization, temperature)
     result = Checkpoint.from_model(first.arch, model, normalization=dict(first.normalization), metrics=summary)
