@@ -341,6 +341,9 @@ def _add_soup(sub) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="ferkit checkpoints of one architecture, two or more")
     p.add_argument("--data", required=True, metavar="PATH", help="the dataset they were trained on")
     p.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write")
+    p.add_argument("--batchnorm", choices=("measure", "average"), default="measure",
+                   help="measure BatchNorm's statistics again on the training faces (default), or average the "
+                        "models' statistics")
     p.add_argument("--threads", type=_positive_int, help="CPU threads (default: all cores)")
     p.set_defaults(run=_run_soup)
 
@@ -353,7 +356,7 @@ def _run_soup(args) -> int:
     out = output_path(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
-    checkpoint, summary = make_soup(args.models, args.data)
+    checkpoint, summary = make_soup(args.models, args.data, batchnorm=args.batchnorm)
     checkpoint.save(out)
     ingredients = ", ".join(f"{a:.4f}" for a in summary["val_accuracy_ingredients"])
     print(f"wrote {out}: {len(args.models)} models averaged, T={summary['temperature']}")

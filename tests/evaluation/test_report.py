@@ -180,3 +180,5 @@ def test_model_card_says_a_soup_was_averaged_and_from_what():
     # Ingredients without a shared recipe: the card does not claim one.
     lines = "\n".join(_training({"training": {**training, "config": None}}))
     assert "the weights of 3 models;" in lines and "Recipe" not in lines
+    lines = "\n".join(_training({"training": {**training, "batchnorm_faces": 0}}))  # ferkit soup --batchnorm average
+    assert "(seeds 0, 1, 2); their BatchNorm statistics averaged too, the temperature fitted again" in lines

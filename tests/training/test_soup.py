@@ -95,3 +95,21 @@ def test_the_soup_records_the_recipe_its_models_share():
     assert shared_recipe([a, b, c]) == (None, [0, 1, 2])  # another learning rate: not one recipe
     assert shared_recipe([a, _checkpoint(3)]) == (None, [0, None])  # one records no config
 
+
+
+def test_a_soup_can_keep_the_models_batchnorm_statistics_averaged(tmp_path):
+    a, b = _checkpoint(0), _checkpoint(1)
+    key = next(k for k in a.state_dict if k.endswith("running_mean"))
+    a.state_dict[key] = torch.full_like(a.state_dict[key], 1.0)
+    b.state_dict[key] = torch.full_like(b.state_dict[key], 3.0)
+    paths = [a.save(tmp_path / "a.pt"), b.save(tmp_path / "b.pt")]
+    n = 40
+    data = FaceDataset(faces=_faces(n), labels=np.arange(n) % 7, split=np.array(["val"] * 30 + ["test"] * 10),
+                       source=np.array([str(i) for i in range(n)]))  # no training split: none is needed
+    soup, summary = make_soup(paths, data, batchnorm="average")
+    torch.testing.assert_close(soup.state_dict[key], torch.full_like(a.state_dict[key], 2.0))
+    assert summary["batchnorm_faces"] == 0 and summary["temperature"] > 0
+    with pytest.raises(CheckpointError, match="validation split .for the temperature. and the training split"):
+        make_soup(paths, data)  # measuring BatchNorm needs the training faces
+    with pytest.raises(ValueError, match="batchnorm must be one of measure, average, got 'median'"):
+        make_soup(paths, data, batchnorm="median")

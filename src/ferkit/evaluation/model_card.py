@@ -63,8 +63,9 @@ def _training(m: dict) -> list[str]:
         seeds = [s for s in t.get("soup_seeds") or [] if s is not None]
         lines.append(f"- **Averaged** (`ferkit soup`): the weights of {n} models"
                      + (f" trained with this recipe (seeds {', '.join(map(str, seeds))})" if config else "")
-                     + f"; BatchNorm measured again on {t.get('batchnorm_faces', '?')} training faces, the "
-                     "temperature fitted again on the validation split (validation accuracy "
+                     + (f"; BatchNorm measured again on {t['batchnorm_faces']} training faces"
+                        if t.get("batchnorm_faces") else "; their BatchNorm statistics averaged too")
+                     + ", the temperature fitted again on the validation split (validation accuracy "
                      + pct(t.get("val_accuracy"))
                      + (f"; the models alone {pct(min(alone))}-{pct(max(alone))}" if alone else "") + ").")
     if "epochs_run" in t:

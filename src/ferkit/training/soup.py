@@ -24,6 +24,9 @@ from ferkit.training.checkpoint import Checkpoint, CheckpointError, load_checkpo
 from ferkit.training.finalize import _accuracy, test_figures
 
 
+BATCHNORM_MODES = ("measure", "average")
+
+
 def average_weights(checkpoints: Sequence[Checkpoint]) -> dict[str, torch.Tensor]:
     """The element-wise mean of the checkpoints' floating-point tensors (integer buffers from the first).
 
@@ -67,11 +70,15 @@ def shared_recipe(checkpoints: Sequence[Checkpoint]) -> tuple[dict | None, list]
     return (recipes[0] if same else None), seeds
 
 
-def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tuple[Checkpoint, dict]:
+def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path,
+              batchnorm: str = "measure") -> tuple[Checkpoint, dict]:
     """Average the models at ``paths``, re-measure BatchNorm on ``data``'s training split and fit the
     temperature on its validation split; returns the new checkpoint and a summary of what was done, with the
     test split's figures (as ``ferkit train`` gives them) where ``data`` has one. ``data`` may be a dataset's
-    path, read after the models have been checked."""
+    path, read after the models have been checked. ``batchnorm="average"`` keeps the mean of the models'
+    BatchNorm statistics instead of measuring them again."""
+    if batchnorm not in BATCHNORM_MODES:
+        raise ValueError(f"batchnorm must be one of {', '.join(BATCHNORM_MODES)}, got {batchnorm!r}")
     from ferkit.data import load_dataset
 
     checkpoints = [load_checkpoint(p) for p in paths]
@@ -80,11 +87,13 @@ def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tu
                       labels=first.labels, input_size=first.input_size, normalization=first.normalization)
     data = data if isinstance(data, FaceDataset) else load_dataset(data)
     train, val = data.by_split("train"), data.by_split("val")
-    if not len(train) or not len(val):
-        raise CheckpointError(f"{data.name or 'the data'}: a soup needs the training split (for BatchNorm) and "
-                              "the validation split (for the temperature)")
+    measure = batchnorm == "measure"
+    if not len(val) or (measure and not len(train)):
+        raise CheckpointError(f"{data.name or 'the data'}: a soup needs the validation split (for the temperature)"
+                              + (" and the training split (for BatchNorm)" if measure else ""))
     model = soup.build_model()
-    update_batchnorm(model, train.faces, soup.normalization)
+    if measure:
+        update_batchnorm(model, train.faces, soup.normalization)
     model.eval()
     val_y = torch.as_tensor(val.labels)
     logits = face_logits(model, val.faces, soup.normalization)
@@ -98,7 +107,7 @@ def make_soup(paths: Sequence[str | Path], data: FaceDataset | str | Path) -> tu
         "val_accuracy_ingredients": [
             round(_accuracy(face_logits(c.build_model(), val.faces, c.normalization), val_y), 5) for c in checkpoints],
         "temperature": round(temperature, 4),
-        "batchnorm_faces": len(train),
+        "batchnorm_faces": len(train) if measure else 0,  # 0: the models' statistics averaged
     }
     if recipe is not None:  # read by ferkit evaluate and the model card as the recipe of every ingredient
         summary["config"] = recipe
