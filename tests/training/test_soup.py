@@ -96,7 +96,6 @@ def test_the_soup_records_the_recipe_its_models_share():
     assert shared_recipe([a, _checkpoint(3)]) == (None, [0, None])  # one records no config
 
 
-
 def test_a_soup_can_keep_the_models_batchnorm_statistics_averaged(tmp_path):
     a, b = _checkpoint(0), _checkpoint(1)
     key = next(k for k in a.state_dict if k.endswith("running_mean"))
