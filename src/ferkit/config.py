@@ -27,6 +27,9 @@ class TrainConfig:
     data: str = ""  # FER2013 CSV/.csv.gz, images zip or folder
     labels: str = "fer2013"  # fer2013 | ferplus | ferplus_soft
     ferplus: str = ""  # fer2013new.csv, needed for ferplus labels
+    # with labels=fer2013: train on (1 - w) * each face's FER2013 label + w * its FER+ vote distribution (faces
+    # without a FER+ majority keep FER2013's label alone); needs ferplus=PATH. 0: FER2013's labels alone
+    ferplus_weight: float = 0.0
     # the labels of PublicTest (val), where the run keeps its best checkpoint, stops early, picks SWA or best and
     # fits its temperature: auto (FER+ majority when labels=ferplus*, else FER2013's) | fer2013 | ferplus.
     # The test figures stay on FER2013's labels; with ferplus=PATH the summary adds FER+'s beside them.
@@ -107,6 +110,9 @@ class TrainConfig:
         checks = [
             (self.labels in ("fer2013", "ferplus", "ferplus_soft"), "labels must be fer2013, ferplus or ferplus_soft"),
             (self.labels == "fer2013" or bool(self.ferplus), "labels=ferplus* needs ferplus=PATH to fer2013new.csv"),
+            (0 <= self.ferplus_weight <= 1, "ferplus_weight must be in [0, 1]"),
+            (self.ferplus_weight == 0 or (self.labels == "fer2013" and bool(self.ferplus)),
+             "ferplus_weight blends FER+'s votes into FER2013's labels: it needs labels=fer2013 and ferplus=PATH"),
             (self.val_labels in ("auto", "fer2013", "ferplus"), "val_labels must be auto, fer2013 or ferplus"),
             (self.val_labels != "ferplus" or bool(self.ferplus),
              "val_labels=ferplus needs ferplus=PATH to fer2013new.csv"),

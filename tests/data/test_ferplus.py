@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import FERPLUS_CSV, FERPLUS_ROWS, require, synthetic_faces, write_fer2013_csv, write_ferplus
 
-from ferkit.data import DataError, apply_ferplus, load_fer2013_csv, load_ferplus
+from ferkit.data import DataError, apply_ferplus, blend_ferplus, load_fer2013_csv, load_ferplus
 from ferkit.data.ferplus import NO_LABEL, ferplus_majority
 from ferkit.labels import INDEX
 
@@ -41,6 +41,21 @@ def test_apply_keeps_majority_rows_with_soft_labels(pair):
     np.testing.assert_allclose(out.soft_labels.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(out.soft_labels[0, [INDEX["neutral"], INDEX["happy"]]], [6 / 7, 1 / 7], rtol=1e-6)
     assert apply_ferplus(ds, ferplus, soft=False).soft_labels is None
+
+
+def test_blend_keeps_fer2013_labels_and_mixes_in_the_votes(pair):
+    ds, ferplus = pair
+    out = blend_ferplus(ds, ferplus, 0.25)
+    assert np.array_equal(out.labels, ds.labels) and len(out) == len(ds)  # no face dropped or relabelled
+    votes = load_ferplus(ferplus)
+    one_hot = np.eye(7)[ds.labels]
+    for i, (_, label) in enumerate(FERPLUS_ROWS):
+        expected = 0.75 * one_hot[i] + 0.25 * votes.distribution()[i] if label else one_hot[i]
+        np.testing.assert_allclose(out.soft_labels[i], expected, rtol=1e-6)
+    np.testing.assert_allclose(out.soft_labels.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(blend_ferplus(ds, ferplus, 0.0).soft_labels, one_hot)
+    with pytest.raises(DataError, match=r"FER\+ weight must be in \[0, 1\], got 1.5"):
+        blend_ferplus(ds, ferplus, 1.5)
 
 
 def test_apply_joins_a_subset_by_row(pair):

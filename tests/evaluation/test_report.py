@@ -166,6 +166,17 @@ def test_model_card_names_the_starting_weights_and_the_teacher(tmp_path):
     assert "**Distilled from**: outputs.pt (`teacher_outputs`; weight 0.5, temperature 4.0)." in lines
 
 
+def test_model_card_says_the_labels_were_blended_with_fer_plus_votes():
+    from ferkit.evaluation.model_card import _training
+
+    config = {"data": "d.csv", "labels": "fer2013", "epochs": 12, "ferplus_weight": 0.3}
+    lines = "\n".join(_training({"training": {"config": config}}))
+    assert ("- **Training data**: `d.csv`, training split, with the original FER2013 labels (one annotator per face) "
+            "blended with FER+ vote distributions at weight 0.3 (`ferplus_weight`).") in lines
+    lines = "\n".join(_training({"training": {"config": {**config, "ferplus_weight": 0.0}}}))
+    assert "blended" not in lines
+
+
 def test_model_card_says_a_soup_was_averaged_and_from_what():
     from ferkit.evaluation.model_card import _training
 

@@ -31,6 +31,8 @@ def test_defaults_then_yaml_then_overrides(tmp_path):
     ("labels=ferplus", "needs ferplus=PATH"),
     ("val_labels=ferplus", "val_labels=ferplus needs ferplus=PATH"),
     ("val_labels=both", "val_labels must be auto, fer2013 or ferplus"),
+    ("ferplus_weight=0.3", "ferplus_weight blends FER.'s votes into FER2013's labels: it needs labels=fer2013"),
+    ("ferplus_weight=1.5", r"ferplus_weight must be in \[0, 1\]"),
     ("noequals", "not key=value"),
     ("dropout2d=1", "dropout2d must be in"),
     ("lr=inf", "lr must be a number > 0"),

@@ -135,6 +135,21 @@ def test_val_labels_choose_the_labels_of_public_test(fer2013_csv, ferplus_csv, l
     assert (train_faces == 28709) == (labels == "fer2013")  # FER+ drops the faces it gives no label
 
 
+def test_ferplus_weight_blends_the_votes_into_the_training_targets(fer2013_csv, ferplus_csv):
+    config = load_config(SMOKE, ["ferplus_weight=0.3", f"ferplus={ferplus_csv}", f"data={fer2013_csv}"])
+    data = load_training_data(config)
+    train_data = data.by_split("train")
+    assert len(train_data) == 28709  # every face kept, with FER2013's label
+    assert np.array_equal(train_data.labels, load_dataset(fer2013_csv).by_split("train").labels)
+    soft = train_data.soft_labels
+    assert (soft.argmax(axis=1) == train_data.labels).all()  # at 0.3 FER2013's label still leads
+    blended = ~np.isclose(soft.max(axis=1), 1.0)
+    assert 0.2 < blended.mean() < 0.95  # the faces where FER+'s annotators did not all pick FER2013's label
+    datamodule = FaceDataModule(data, config)
+    faces, labels, target, _ = next(iter(datamodule.train_dataloader()))
+    assert target.shape == (len(labels), 7) and torch.allclose(target.sum(1), torch.ones(len(labels)))
+
+
 def test_offline_distillation_trains_from_cached_teacher_outputs(fer2013_csv, tmp_path, monkeypatch):
     config = load_config(SMOKE, [*TINY, "epochs=1", "swa=false", "teacher=default", "distill_mode=offline",
                                  f"data={fer2013_csv}", f"out_dir={tmp_path}"])

@@ -18,14 +18,14 @@ from ferkit.data.dataset import SPLITS, DataError, FaceDataset, concat
 from ferkit.data.duplicates import DuplicateReport, dedup_test_mask, find_duplicates
 from ferkit.data.fer2013_csv import load_fer2013_csv
 from ferkit.data.fer2013_images import is_fer2013_name, load_fer2013_images
-from ferkit.data.ferplus import FerPlusVotes, apply_ferplus, load_ferplus
+from ferkit.data.ferplus import FerPlusVotes, apply_ferplus, blend_ferplus, load_ferplus
 from ferkit.data.image_tree import ImageTree
 from ferkit.data.packed import is_packed, load_packed, save_packed
 from ferkit.data.quality import near_blank_mask
 
 __all__ = [
-    "SPLITS", "DataError", "DuplicateReport", "FaceDataset", "FerPlusVotes", "apply_ferplus", "combine",
-    "concat", "dedup_test_mask", "detect_format", "find_duplicates", "load_affectnet_kaggle",
+    "SPLITS", "DataError", "DuplicateReport", "FaceDataset", "FerPlusVotes", "apply_ferplus", "blend_ferplus",
+    "combine", "concat", "dedup_test_mask", "detect_format", "find_duplicates", "load_affectnet_kaggle",
     "load_affectnet_official", "load_dataset", "load_fer2013_csv", "load_fer2013_images", "load_ferplus",
     "load_packed", "near_blank_mask", "save_packed",
 ]

@@ -176,3 +176,23 @@ def apply_ferplus(dataset: FaceDataset, ferplus: str | Path | FerPlusVotes, soft
     keep = label != NO_LABEL
     return replace(dataset.subset(keep), labels=label[keep], name=f"{dataset.name}+ferplus",
                    soft_labels=votes.distribution()[rows[keep]] if soft else None)
+
+
+def blend_ferplus(dataset: FaceDataset, ferplus: str | Path | FerPlusVotes, weight: float) -> FaceDataset:
+    """Keep FER2013's labels and set ``soft_labels`` to ``(1 - weight)`` of each face's one-hot label plus
+    ``weight`` of its FER+ vote distribution; faces without a FER+ majority keep the one-hot label alone.
+
+    The FER+ votes enter as a share of the target rather than replacing it (``apply_ferplus``), so that a model
+    trained on the blend still learns FER2013's labels, which its test figures are scored against.
+
+    Raises:
+        DataError: as ``ferplus_rows``, or a weight outside [0, 1].
+    """
+    if not 0 <= weight <= 1:
+        raise DataError(f"the FER+ weight must be in [0, 1], got {weight}")
+    votes = ferplus if isinstance(ferplus, FerPlusVotes) else load_ferplus(ferplus)
+    rows = ferplus_rows(dataset, votes)
+    one_hot = np.eye(NUM_CLASSES, dtype=np.float32)[dataset.labels]
+    has_votes = (votes.majority()[rows] != NO_LABEL)[:, None]
+    soft = np.where(has_votes, (1 - weight) * one_hot + weight * votes.distribution()[rows], one_hot)
+    return replace(dataset, soft_labels=soft.astype(np.float32))

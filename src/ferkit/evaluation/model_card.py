@@ -34,6 +34,8 @@ def _training(m: dict) -> list[str]:
     if config:
         lines.append(f"- **Training data**: `{config.get('data', '?')}`, training split, with "
                      f"{_LABEL_SOURCES.get(config.get('labels', ''), config.get('labels', '?'))}"
+                     + (f" blended with FER+ vote distributions at weight {config['ferplus_weight']:g} "
+                        "(`ferplus_weight`)" if config.get("ferplus_weight") else "")
                      + (f", mixed with AffectNet (`{config['affectnet']}`)" if config.get("affectnet") else "") + ".")
         if config.get("train_limit"):
             lines.append(f"- Only the first {config['train_limit']} training faces were used (`train_limit`).")

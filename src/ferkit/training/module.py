@@ -404,7 +404,7 @@ class FaceDataModule(L.LightningDataModule):
             raise DataError(f"{config.data}: need faces in both the train and val splits "
                             f"(found {len(train)} train, {len(val)} val)")
         self.train_data, self.val_data = train, val
-        self.soft = config.labels == "ferplus_soft" and train.soft_labels is not None
+        self.soft = (config.labels == "ferplus_soft" or config.ferplus_weight > 0) and train.soft_labels is not None
         self.teacher_probs: torch.Tensor | None = None  # distill_mode=offline: set by prepare_teachers()
         if config.teacher_outputs:  # computed elsewhere: checked against these faces now, before any run folder
             self.teacher_probs = load_teacher_outputs(config.teacher_outputs, train.faces, config.distill_temperature)

@@ -61,11 +61,11 @@ def run_dir_of(config: TrainConfig) -> Path:
 
 def load_training_data(config: TrainConfig) -> FaceDataset:
     """FER2013 (with FER+ labels when asked), plus AffectNet's faces as extra training data when given."""
-    from ferkit.data import SPLITS, apply_ferplus, combine, load_dataset, load_ferplus
+    from ferkit.data import SPLITS, apply_ferplus, blend_ferplus, combine, load_dataset, load_ferplus
 
     data = load_dataset(config.data)
     val_ferplus = config.resolved_val_labels() == "ferplus"
-    if config.labels != "fer2013" or val_ferplus:
+    if config.labels != "fer2013" or val_ferplus or config.ferplus_weight:
         # FER+ relabels training with labels=ferplus*, and PublicTest (where the run selects and calibrates) with
         # val_labels resolving to ferplus. The test split keeps FER2013's labels, so that the reported test figures
         # compare with the literature (finalize adds FER+'s beside them).
@@ -73,6 +73,8 @@ def load_training_data(config: TrainConfig) -> FaceDataset:
         train, val, test = (data.by_split(split) for split in SPLITS)
         if config.labels != "fer2013":
             train = apply_ferplus(train, votes, soft=config.labels == "ferplus_soft")
+        elif config.ferplus_weight:
+            train = blend_ferplus(train, votes, config.ferplus_weight)
         if val_ferplus:
             val = apply_ferplus(val, votes)
         data = combine([(train, 1.0), (val, 1.0), (test, 1.0)], name="fer2013+ferplus")
