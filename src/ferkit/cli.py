@@ -229,8 +229,7 @@ def _add_predict(sub) -> None:
                         "made once and cached by the checkpoint's hash; else torch)")
     p.add_argument("--int8", action="store_true", default=None,
                    help="run the int8 version of the model on ONNX Runtime: about 2.5x the faces/s, "
-                        "PrivateTest 71.80%% vs 71.86%% for the shipped model (docs/TRAINING.md; "
-                        "see ferkit export --int8)")
+                        "its accuracy beside the fp32 model's in docs/MODEL_CARD.md (see ferkit export --int8)")
     p.add_argument("--detector", metavar="NAME",
                    help="face detector by name, e.g. haar (default: the best one bundled; "
                         "see ferkit.inference.detectors)")
